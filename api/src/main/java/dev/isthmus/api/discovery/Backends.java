@@ -1,0 +1,114 @@
+package dev.isthmus.api.discovery;
+
+import dev.isthmus.api.spi.Availability;
+import dev.isthmus.api.spi.Backend;
+import dev.isthmus.api.spi.BackendOptions;
+import dev.isthmus.api.spi.BackendProvider;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.ServiceLoader;
+import java.util.stream.Collectors;
+
+/**
+ * Finds backends with {@link ServiceLoader} and picks one.
+ *
+ * <p>A backend named by the caller, by the system property {@value #PROPERTY} or by the environment
+ * variable {@value #ENV} (in that order) must exist and be available: there is no silent fallback when a
+ * user asked for a specific backend. With no name, the available provider of highest priority wins.
+ */
+public final class Backends {
+    /** System property naming the backend to use. */
+    public static final String PROPERTY = "isthmus.backend";
+    /** Environment variable naming the backend to use. */
+    public static final String ENV = "ISTHMUS_BACKEND";
+
+    private Backends() {
+    }
+
+    /** A provider and the answer of its probe. */
+    public record Candidate(BackendProvider provider, Availability availability) {
+        public String name() {
+            return provider.name();
+        }
+    }
+
+    /** Every provider on the class path with its probe, highest priority first. */
+    public static List<Candidate> candidates() {
+        List<Candidate> list = new ArrayList<>();
+        for (ServiceLoader.Provider<BackendProvider> p : ServiceLoader.load(BackendProvider.class).stream().toList()) {
+            BackendProvider provider = p.get();
+            list.add(new Candidate(provider, safeProbe(provider)));
+        }
+        list.sort(Comparator.comparingInt((Candidate c) -> c.provider().priority()).reversed()
+                .thenComparing(Candidate::name));
+        return list;
+    }
+
+    private static Availability safeProbe(BackendProvider provider) {
+        try {
+            return provider.probe();
+        } catch (RuntimeException | LinkageError e) {
+            return Availability.unavailable("probe failed: " + e);
+        }
+    }
+
+    /** The backend name requested by system property or environment, if any. */
+    public static Optional<String> requestedName() {
+        String name = System.getProperty(PROPERTY);
+        if (name == null || name.isBlank()) {
+            name = System.getenv(ENV);
+        }
+        return name == null || name.isBlank() ? Optional.empty() : Optional.of(name.trim());
+    }
+
+    /** Selects by {@link #requestedName()}, or the best available provider. */
+    public static Candidate select() {
+        return select(requestedName().orElse(null));
+    }
+
+    /**
+     * Selects the provider called {@code name}, or with {@code null} the available provider of highest
+     * priority.
+     *
+     * @throws BackendUnavailableException naming the backend and the known ones if it is unknown, or with
+     *                                     its probe's reason if it is unavailable
+     */
+    public static Candidate select(String name) {
+        List<Candidate> all = candidates();
+        if (name == null) {
+            return all.stream().filter(c -> c.availability().available()).findFirst()
+                    .orElseThrow(() -> new BackendUnavailableException(
+                            "no backend is available: " + describe(all)));
+        }
+        Candidate c = all.stream().filter(x -> x.name().equalsIgnoreCase(name)).findFirst()
+                .orElseThrow(() -> new BackendUnavailableException(
+                        "unknown backend '" + name + "'; known backends: " + describe(all)));
+        if (!c.availability().available()) {
+            throw new BackendUnavailableException(
+                    "backend '" + c.name() + "' is unavailable: " + c.availability().detail());
+        }
+        return c;
+    }
+
+    /** Creates the backend chosen by {@link #select()}. */
+    public static Backend open(BackendOptions options) {
+        return select().provider().create(options);
+    }
+
+    /** Creates the backend chosen by {@link #select(String)}. */
+    public static Backend open(String name, BackendOptions options) {
+        return select(name).provider().create(options);
+    }
+
+    private static String describe(List<Candidate> all) {
+        if (all.isEmpty()) {
+            return "(none on the class path)";
+        }
+        return all.stream().map(c -> c.name() + (c.availability().available() ? " (available)"
+                        : " (unavailable: " + c.availability().detail() + ")"))
+                .collect(Collectors.joining(", "));
+    }
+}
