@@ -3,6 +3,10 @@ package dev.isthmus.api;
 /**
  * Parameters of fused attention.
  *
+ * <p>The score of query position {@code p} and key position {@code j} is {@code s = scale * q·k}, then
+ * {@code softcap * tanh(s / softcap)} if a softcap is set, then {@code + slope_h * (j - p)} if ALiBi
+ * slopes are given; keys outside the mask get no weight; the weights are the softmax of the scores.
+ *
  * @param scale          multiplier of {@code q·k}, usually {@code 1/sqrt(headDim)}
  * @param causal         whether a query at position {@code p} sees only keys at positions {@code ≤ p};
  *                       otherwise it sees its sequence's whole context ({@link KvLayout#contextLengths()})
