@@ -103,6 +103,28 @@ public final class Backends {
         return select(name).provider().create(options);
     }
 
+    /** The name of the always-available host backend that {@link FallbackBackend} runs missing ops on. */
+    public static final String FALLBACK = "cpu";
+
+    /**
+     * Creates the backend chosen by {@link #select(String)} (by {@link #requestedName()} when {@code name} is
+     * null) and, if it lacks some op × dtype of {@link Capabilities#matrix()}, wraps it in a
+     * {@link FallbackBackend} over the {@value #FALLBACK} backend.
+     */
+    public static Backend openWithFallback(String name, BackendOptions options) {
+        Candidate chosen = name == null ? select() : select(name);
+        Backend primary = chosen.provider().create(options);
+        if (chosen.name().equals(FALLBACK) || Capabilities.gaps(primary).isEmpty()) {
+            return primary;
+        }
+        try {
+            return new FallbackBackend(primary, select(FALLBACK).provider().create(options));
+        } catch (RuntimeException e) {
+            primary.close();
+            throw e;
+        }
+    }
+
     private static String describe(List<Candidate> all) {
         if (all.isEmpty()) {
             return "(none on the class path)";

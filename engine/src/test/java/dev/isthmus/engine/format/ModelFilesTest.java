@@ -1,5 +1,6 @@
 package dev.isthmus.engine.format;
 
+import dev.isthmus.engine.SharedData;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,5 +1,6 @@
 package dev.isthmus.engine.gguf;
 
+import dev.isthmus.engine.SharedData;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -11,7 +12,6 @@ import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
 import dev.isthmus.engine.format.Metadata;
 import dev.isthmus.engine.format.ModelFormatException;
-import dev.isthmus.engine.format.SharedData;
 import dev.isthmus.engine.format.TensorInfo;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;

@@ -1,5 +1,6 @@
 package dev.isthmus.engine.gguf;
 
+import dev.isthmus.engine.SharedData;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -9,7 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
 import dev.isthmus.engine.format.Metadata;
-import dev.isthmus.engine.format.SharedData;
 import dev.isthmus.engine.format.TensorInfo;
 import java.io.IOException;
 import java.lang.foreign.Arena;

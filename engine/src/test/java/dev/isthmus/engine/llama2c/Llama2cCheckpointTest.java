@@ -1,5 +1,6 @@
 package dev.isthmus.engine.llama2c;
 
+import dev.isthmus.engine.SharedData;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -10,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.isthmus.api.DType;
 import dev.isthmus.engine.format.Metadata;
 import dev.isthmus.engine.format.ModelFormatException;
-import dev.isthmus.engine.format.SharedData;
 import dev.isthmus.engine.format.TensorInfo;
 import dev.isthmus.engine.gguf.GgufFile;
 import dev.isthmus.engine.gguf.GgufType;

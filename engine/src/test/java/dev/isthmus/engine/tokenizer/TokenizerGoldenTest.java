@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 class TokenizerGoldenTest {
     @Test
     void llama2PromptWithBos() {
-        Tokenizer tokenizer = Tokenizers.fromMetadata(SharedData.ggufMetadata(SharedData.file("models/llama-2-tiny-random.gguf")));
+        Tokenizer tokenizer = Tokenizers.fromMetadata(Vocabs.ggufMetadata(Vocabs.file("models/llama-2-tiny-random.gguf")));
         assertArrayEquals(new int[] {1, 15043, 3186}, tokenizer.encode("Hello world", true, false));
         assertArrayEquals(new int[] {1, 15043, 3186}, tokenizer.encode("Hello world"));
         assertArrayEquals(new int[] {1, 306, 4658, 278, 6593, 310, 2834, 338},
@@ -26,8 +26,8 @@ class TokenizerGoldenTest {
     /** llama.cpp's generated text for the tiny Llama-2 model: a continuation, so its first space stays. */
     @Test
     void llama2GeneratedTextStreams() throws IOException {
-        Tokenizer tokenizer = Tokenizers.fromMetadata(SharedData.ggufMetadata(SharedData.file("models/llama-2-tiny-random.gguf")));
-        String golden = Files.readString(SharedData.file("golden/llama-2-tiny-random.hello-world.greedy16.txt"), StandardCharsets.UTF_8);
+        Tokenizer tokenizer = Tokenizers.fromMetadata(Vocabs.ggufMetadata(Vocabs.file("models/llama-2-tiny-random.gguf")));
+        String golden = Files.readString(Vocabs.file("golden/llama-2-tiny-random.hello-world.greedy16.txt"), StandardCharsets.UTF_8);
         int[] generated = Arrays.stream(field(golden, "gen_ids").split(" ")).mapToInt(Integer::parseInt).toArray();
         String expected = field(golden, "text");
 
@@ -43,8 +43,8 @@ class TokenizerGoldenTest {
     /** llama2.c's test output for stories260K: BOS, then 200 greedy tokens decoded as run.c prints them. */
     @Test
     void stories260KGreedyTextDecodes() throws IOException {
-        Tokenizer tokenizer = Tokenizers.fromMetadata(SharedData.ggufMetadata(SharedData.file("models/stories260K.gguf")));
-        String json = Files.readString(SharedData.file("golden/stories260K.greedy200.ids.json"), StandardCharsets.UTF_8);
+        Tokenizer tokenizer = Tokenizers.fromMetadata(Vocabs.ggufMetadata(Vocabs.file("models/stories260K.gguf")));
+        String json = Files.readString(Vocabs.file("golden/stories260K.greedy200.ids.json"), StandardCharsets.UTF_8);
         Matcher list = Pattern.compile("\"generated_ids\"\\s*:\\s*\\[([^\\]]*)]").matcher(json);
         assertTrue(list.find(), "generated_ids in " + json);
         int[] generated = Arrays.stream(list.group(1).split(",")).map(String::strip).mapToInt(Integer::parseInt).toArray();
@@ -53,7 +53,7 @@ class TokenizerGoldenTest {
         sequence[0] = tokenizer.bos();
         System.arraycopy(generated, 0, sequence, 1, generated.length);
 
-        String expected = Files.readString(SharedData.file("golden/stories260K.greedy200.expected.txt"), StandardCharsets.UTF_8);
+        String expected = Files.readString(Vocabs.file("golden/stories260K.greedy200.expected.txt"), StandardCharsets.UTF_8);
         assertEquals(expected, tokenizer.decode(sequence));
 
         StreamingDecoder decoder = tokenizer.streamingDecoder();

@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 /** Tokenizers from llama2.c's tokenizer.bin files, which carry tokens and scores only. */
 class TokenizerLlama2cTest {
     private static Tokenizer llama2c(String file, int vocabSize) {
-        return Tokenizers.fromMetadata(Llama2cCheckpoint.readTokenizer(SharedData.file("llama2c/" + file), vocabSize));
+        return Tokenizers.fromMetadata(Llama2cCheckpoint.readTokenizer(Vocabs.file("llama2c/" + file), vocabSize));
     }
 
     /** The assertion of llama2.c's test.c. */
@@ -36,7 +36,7 @@ class TokenizerLlama2cTest {
     @Test
     void tok512MatchesTheGgufOfTheSameModel() throws IOException {
         Tokenizer fromBin = llama2c("tok512.bin", 512);
-        Tokenizer fromGguf = Tokenizers.fromMetadata(SharedData.ggufMetadata(SharedData.file("models/stories260K.gguf")));
+        Tokenizer fromGguf = Tokenizers.fromMetadata(Vocabs.ggufMetadata(Vocabs.file("models/stories260K.gguf")));
         assertEquals(fromGguf.vocabSize(), fromBin.vocabSize());
         for (TokenizerVectorsTest.Case c : TokenizerVectorsTest.cases("llama-spm")) {
             int[] ids = fromGguf.encode(c.input(), true, false);

@@ -22,7 +22,7 @@ class TokenizerPerformanceTest {
 
     @Test
     void buildingTheLlama3VocabularyIsFast() {
-        Metadata metadata = SharedData.ggufMetadata(SharedData.vocabFile("llama-bpe"));
+        Metadata metadata = Vocabs.ggufMetadata(Vocabs.vocabFile("llama-bpe"));
         long best = Long.MAX_VALUE;
         for (int i = 0; i < 3; i++) {
             long start = cpuNanos();
@@ -36,11 +36,11 @@ class TokenizerPerformanceTest {
 
     @Test
     void encodingLargeInputsIsFast() throws IOException {
-        String inputs = Files.readString(SharedData.file("tokenizer-vectors/ggml-vocab-llama-bpe.gguf.inp"), StandardCharsets.UTF_8);
+        String inputs = Files.readString(Vocabs.file("tokenizer-vectors/ggml-vocab-llama-bpe.gguf.inp"), StandardCharsets.UTF_8);
         String large = inputs.repeat(100); // ~190 KB of mixed scripts, emoji, whitespace runs and digits
         String oneWord = "a".repeat(50_000) + "🦙".repeat(5_000); // one pre-token / one SentencePiece symbol run
         for (String family : TokenizerVectorsTest.FAMILIES) {
-            Tokenizer tokenizer = SharedData.vocab(family);
+            Tokenizer tokenizer = Vocabs.vocab(family);
             tokenizer.encode(inputs, false, false); // warm up
             long start = cpuNanos();
             int[] ids = tokenizer.encode(large, false, false);

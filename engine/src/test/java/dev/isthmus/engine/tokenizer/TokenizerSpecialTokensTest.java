@@ -18,7 +18,7 @@ class TokenizerSpecialTokensTest {
 
     @Test
     void controlTokensAreParsedOnlyWhenAsked() {
-        Tokenizer tokenizer = SharedData.vocab("llama-bpe");
+        Tokenizer tokenizer = Vocabs.vocab("llama-bpe");
         String text = "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>";
         int start = tokenizer.tokenId("<|start_header_id|>");
         int end = tokenizer.tokenId("<|end_header_id|>");
@@ -34,7 +34,7 @@ class TokenizerSpecialTokensTest {
 
     @Test
     void controlTokensDecodeToNothingUnlessRendered() {
-        Tokenizer tokenizer = SharedData.vocab("llama-bpe");
+        Tokenizer tokenizer = Vocabs.vocab("llama-bpe");
         int eot = tokenizer.tokenId("<|eot_id|>");
         assertEquals(TokenType.CONTROL, tokenizer.tokenType(eot));
         assertEquals(0, tokenizer.tokenBytes(eot).length);
@@ -45,14 +45,14 @@ class TokenizerSpecialTokensTest {
 
     @Test
     void userDefinedTokensAreSplitEvenWithoutParseSpecial() {
-        Tokenizer mpt = SharedData.vocab("mpt");
+        Tokenizer mpt = Vocabs.vocab("mpt");
         int fiveSpaces = mpt.tokenId("     ");
         assertEquals(TokenType.USER_DEFINED, mpt.tokenType(fiveSpaces));
         assertArrayEquals(concat(mpt.encode("x", false, false), new int[] {fiveSpaces}, mpt.encode("y", false, false)),
                 mpt.encode("x     y", false, false));
         assertEquals("     ", new String(mpt.tokenBytes(fiveSpaces), StandardCharsets.UTF_8));
 
-        Tokenizer deepseek = SharedData.vocab("deepseek-coder");
+        Tokenizer deepseek = Vocabs.vocab("deepseek-coder");
         int oUmlaut = deepseek.tokenId("ö");
         assertEquals(TokenType.USER_DEFINED, deepseek.tokenType(oUmlaut));
         assertArrayEquals(concat(deepseek.encode("sch", false, false), new int[] {oUmlaut}, deepseek.encode("n", false, false)),
@@ -63,7 +63,7 @@ class TokenizerSpecialTokensTest {
     /** Phi-3's added tokens strip the whitespace after them, and text after a special token gets the SPM space prefix. */
     @Test
     void phi3SpecialTokensSwallowFollowingWhitespace() {
-        Tokenizer tokenizer = SharedData.vocab("phi-3");
+        Tokenizer tokenizer = Vocabs.vocab("phi-3");
         int user = tokenizer.tokenId("<|user|>");
         int end = tokenizer.tokenId("<|end|>");
         int assistant = tokenizer.tokenId("<|assistant|>");
@@ -74,42 +74,42 @@ class TokenizerSpecialTokensTest {
 
     @Test
     void bosPolicyFollowsTheVocabulary() {
-        assertTrue(SharedData.vocab("llama-spm").addBosByDefault());
-        assertTrue(SharedData.vocab("llama-bpe").addBosByDefault());
-        assertFalse(SharedData.vocab("gpt-2").addBosByDefault());
-        assertTrue(SharedData.vocab("deepseek-coder").addBosByDefault()); // add_bos_token = true in its metadata
+        assertTrue(Vocabs.vocab("llama-spm").addBosByDefault());
+        assertTrue(Vocabs.vocab("llama-bpe").addBosByDefault());
+        assertFalse(Vocabs.vocab("gpt-2").addBosByDefault());
+        assertTrue(Vocabs.vocab("deepseek-coder").addBosByDefault()); // add_bos_token = true in its metadata
 
-        Tokenizer llama3 = SharedData.vocab("llama-bpe");
+        Tokenizer llama3 = Vocabs.vocab("llama-bpe");
         assertEquals(128000, llama3.bos());
         assertArrayEquals(concat(new int[] {128000}, llama3.encode("Hello", false, false)), llama3.encode("Hello"));
-        Tokenizer gpt2 = SharedData.vocab("gpt-2");
+        Tokenizer gpt2 = Vocabs.vocab("gpt-2");
         assertArrayEquals(gpt2.encode("Hello", false, false), gpt2.encode("Hello"));
         assertArrayEquals(concat(new int[] {gpt2.bos()}, gpt2.encode("Hello", false, false)), gpt2.encode("Hello", true, false));
     }
 
     @Test
     void endOfGenerationFollowsLlamaCppRules() {
-        Tokenizer llama3 = SharedData.vocab("llama-bpe");
+        Tokenizer llama3 = Vocabs.vocab("llama-bpe");
         assertTrue(llama3.isEndOfGeneration(llama3.tokenId("<|eot_id|>")));
         assertTrue(llama3.isEndOfGeneration(llama3.eos()));
         assertFalse(llama3.isEndOfGeneration(llama3.bos()));
         assertFalse(llama3.isEndOfGeneration(llama3.tokenId("Hello")));
         assertFalse(llama3.isEndOfGeneration(-1));
 
-        Tokenizer qwen2 = SharedData.vocab("qwen2");
+        Tokenizer qwen2 = Vocabs.vocab("qwen2");
         assertTrue(qwen2.isEndOfGeneration(qwen2.tokenId("<|im_end|>")));
         assertTrue(qwen2.isEndOfGeneration(qwen2.tokenId("<|endoftext|>")));
         assertFalse(qwen2.isEndOfGeneration(qwen2.tokenId("<|im_start|>")));
 
-        Tokenizer phi3 = SharedData.vocab("phi-3");
+        Tokenizer phi3 = Vocabs.vocab("phi-3");
         assertTrue(phi3.isEndOfGeneration(phi3.tokenId("<|end|>")));
         assertTrue(phi3.isEndOfGeneration(phi3.eos()));
         assertFalse(phi3.isEndOfGeneration(phi3.tokenId("<|assistant|>")));
 
-        Tokenizer gpt2 = SharedData.vocab("gpt-2");
+        Tokenizer gpt2 = Vocabs.vocab("gpt-2");
         assertTrue(gpt2.isEndOfGeneration(gpt2.tokenId("<|endoftext|>")));
 
-        Tokenizer spm = SharedData.vocab("llama-spm");
+        Tokenizer spm = Vocabs.vocab("llama-spm");
         assertTrue(spm.isEndOfGeneration(spm.eos()));
         assertFalse(spm.isEndOfGeneration(spm.bos()));
     }

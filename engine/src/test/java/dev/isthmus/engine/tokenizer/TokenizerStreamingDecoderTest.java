@@ -41,7 +41,7 @@ class TokenizerStreamingDecoderTest {
 
     @Test
     void emojiSplitOverSentencePieceByteTokensIsHeldBackUntilComplete() {
-        Tokenizer tokenizer = SharedData.vocab("llama-spm");
+        Tokenizer tokenizer = Vocabs.vocab("llama-spm");
         int[] ids = tokenizer.encode("🦙", false, false);
         // '▁' and four byte tokens <0xF0> <0x9F> <0xA6> <0x99>: the vocabulary has no llama
         assertEquals(TokenType.BYTE, tokenizer.tokenType(ids[ids.length - 1]));
@@ -51,7 +51,7 @@ class TokenizerStreamingDecoderTest {
 
     @Test
     void cjkSplitByByteLevelBpeIsHeldBackUntilComplete() {
-        Tokenizer tokenizer = SharedData.vocab("llama-bpe");
+        Tokenizer tokenizer = Vocabs.vocab("llama-bpe");
         String text = "កាន់តែពិសេសអាចខលចេញ 我想在apple工作1314151天～";
         int[] ids = tokenizer.encode(text, false, false);
         List<String> chunks = stream(tokenizer.streamingDecoder(), ids);
@@ -62,7 +62,7 @@ class TokenizerStreamingDecoderTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("dev.isthmus.engine.tokenizer.TokenizerVectorsTest#families")
     void streamsEveryVectorStringWithoutBrokenCharacters(String family) throws IOException {
-        Tokenizer tokenizer = SharedData.vocab(family);
+        Tokenizer tokenizer = Vocabs.vocab(family);
         for (TokenizerVectorsTest.Case c : TokenizerVectorsTest.cases(family)) {
             List<String> chunks = stream(new StreamingDecoder(tokenizer, true), c.expected());
             assertEquals(c.input(), String.join("", chunks), family);
@@ -71,7 +71,7 @@ class TokenizerStreamingDecoderTest {
 
     @Test
     void spaceAfterBosIsDroppedButAContinuationKeepsIt() {
-        Tokenizer tokenizer = SharedData.vocab("llama-spm");
+        Tokenizer tokenizer = Vocabs.vocab("llama-spm");
         int hello = tokenizer.tokenId("▁Hello");
         StreamingDecoder afterBos = tokenizer.streamingDecoder();
         assertEquals("", afterBos.push(tokenizer.bos()));
@@ -86,7 +86,7 @@ class TokenizerStreamingDecoderTest {
 
     @Test
     void bytesThatCannotBecomeACharacterAreReplaced() {
-        Tokenizer tokenizer = SharedData.vocab("llama-spm");
+        Tokenizer tokenizer = Vocabs.vocab("llama-spm");
         int e4 = tokenizer.tokenId("<0xE4>");
         int bd = tokenizer.tokenId("<0xBD>");
         int a = tokenizer.tokenId("A");

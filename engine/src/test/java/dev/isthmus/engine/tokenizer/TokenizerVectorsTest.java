@@ -25,8 +25,8 @@ class TokenizerVectorsTest {
 
     /** The cases of one family, split as llama.cpp's test-tokenizer-0 splits them. */
     static List<Case> cases(String family) throws IOException {
-        Path inp = SharedData.file("tokenizer-vectors/ggml-vocab-" + family + ".gguf.inp");
-        Path out = SharedData.file("tokenizer-vectors/ggml-vocab-" + family + ".gguf.out");
+        Path inp = Vocabs.file("tokenizer-vectors/ggml-vocab-" + family + ".gguf.inp");
+        Path out = Vocabs.file("tokenizer-vectors/ggml-vocab-" + family + ".gguf.out");
         String raw = Files.readString(inp, StandardCharsets.UTF_8);
         List<String> inputs = new ArrayList<>();
         int position = 0;
@@ -61,7 +61,7 @@ class TokenizerVectorsTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("families")
     void reproducesEveryVector(String family) throws IOException {
-        Tokenizer tokenizer = SharedData.vocab(family);
+        Tokenizer tokenizer = Vocabs.vocab(family);
         List<Case> cases = cases(family);
         assertEquals(CASES_PER_FAMILY, cases.size(), family + ": number of test cases");
         List<String> failures = new ArrayList<>();
@@ -80,7 +80,7 @@ class TokenizerVectorsTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("families")
     void decodeReturnsTheEncodedText(String family) throws IOException {
-        Tokenizer tokenizer = SharedData.vocab(family);
+        Tokenizer tokenizer = Vocabs.vocab(family);
         for (Case c : cases(family)) {
             assertEquals(c.input(), tokenizer.decode(tokenizer.encode(c.input(), false, false)), family + " without BOS");
             assertEquals(c.input(), tokenizer.decode(tokenizer.encode(c.input(), true, false)), family + " with BOS");

@@ -1,11 +1,14 @@
-package dev.isthmus.engine.format;
+package dev.isthmus.engine;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Locates the shared test data (models, vocabularies); tests fail, never skip, when it is missing. */
+/**
+ * Locates the shared test data (models, goldens, vocabularies: system property {@code isthmus.shared});
+ * tests fail, never skip, when it is missing. Other modules use it through the engine's test jar.
+ */
 public final class SharedData {
     private SharedData() {
     }
