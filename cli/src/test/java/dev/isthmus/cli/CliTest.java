@@ -1,0 +1,138 @@
+package dev.isthmus.cli;
+
+import dev.isthmus.engine.SharedData;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The isthmus command as a user runs it, in process. */
+class CliTest {
+    private record Result(int exit, String out, String err) {
+    }
+
+    @AfterEach
+    void clearBackendProperty() {
+        System.clearProperty("isthmus.backend");
+    }
+
+    private static Result run(String... args) {
+        PrintStream originalOut = System.out;
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int exit;
+        try {
+            System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
+            CommandLine cl = Isthmus.commandLine();
+            cl.setOut(new PrintWriter(out, true));
+            cl.setErr(new PrintWriter(err, true));
+            exit = cl.execute(args);
+        } finally {
+            System.setOut(originalOut);
+        }
+        return new Result(exit, bytes.toString(StandardCharsets.UTF_8) + out, err.toString());
+    }
+
+    @Test
+    void backendsListsCpuAsAvailableAndSelected() {
+        Result r = run("backends");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("\\*\\s+cpu\\s+0\\s+available\\s+.*")), r.out());
+        assertTrue(r.out().contains("selected: cpu"), r.out());
+    }
+
+    @Test
+    void unknownBackendNamesItAndListsTheKnownOnes() {
+        System.setProperty("isthmus.backend", "nope");
+        Result r = run("backends");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("unknown backend 'nope'"), r.err());
+        assertTrue(r.err().contains("known backends: cpu (available)"), r.err());
+    }
+
+    @Test
+    void runPrintsLlama2cGoldenTextExactly() throws IOException {
+        byte[] expected = Files.readAllBytes(SharedData.file("golden/stories260K.greedy200.expected.txt"));
+        Result r = run("run", "-m", SharedData.file("models/stories260K.gguf").toString(),
+                "-n", "200", "--temp", "0", "-p", "");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(new String(expected, StandardCharsets.UTF_8), r.out());
+        assertEquals(464, r.out().getBytes(StandardCharsets.UTF_8).length);
+    }
+
+    @Test
+    void runAcceptsLlama2cCheckpoints() throws IOException {
+        String expected = Files.readString(SharedData.file("golden/stories260K.greedy200.expected.txt"));
+        Result r = run("run", "-m", SharedData.file("llama2c/stories260K.bin").toString(),
+                "-z", SharedData.file("llama2c/tok512.bin").toString(), "-n", "200", "--temp", "0");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(expected, r.out());
+    }
+
+    @Test
+    void seededSamplingIsReproducible() {
+        String model = SharedData.file("models/stories260K.gguf").toString();
+        Result a = run("run", "-m", model, "-n", "40", "--temp", "1.0", "--seed", "42", "-p", "Once");
+        Result b = run("run", "-m", model, "-n", "40", "--temp", "1.0", "--seed", "42", "-p", "Once");
+        Result c = run("run", "-m", model, "-n", "40", "--temp", "1.0", "--seed", "43", "-p", "Once");
+        assertEquals(0, a.exit(), a.err());
+        assertEquals(a.out(), b.out());
+        assertFalse(a.out().equals(c.out()), "different seeds gave the same 40 tokens");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"llama-spm", "llama-bpe", "gpt-2", "qwen2", "phi-3", "falcon", "starcoder",
+            "deepseek-coder", "mpt"})
+    void tokenizeVectorsReproducesLlamaCppOutput(String family) throws IOException {
+        Path vocab = SharedData.file("tokenizer-vectors/ggml-vocab-" + family + ".gguf");
+        String expected = Files.readString(SharedData.file("tokenizer-vectors/ggml-vocab-" + family + ".gguf.out"));
+        Result r = run("tokenize", "-m", vocab.toString(), "--vectors", vocab + ".inp");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(expected, r.out());
+    }
+
+    @Test
+    void infoDescribesTheModel() {
+        Result r = run("info", "-m", SharedData.file("models/llama-2-tiny-random.gguf").toString());
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("architecture: llama"), r.out());
+        assertTrue(r.out().contains("F16"), r.out());
+        assertTrue(r.out().contains("tokenizer.ggml.tokens = [\"<unk>\", \"<s>\", \"</s>\""), r.out());
+    }
+
+    @Test
+    void conformanceOnCpuPrintsThePerOpTableAndPasses() {
+        Result r = run("conformance", "--backend", "cpu");
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("MATMUL"), r.out());
+        assertTrue(r.out().contains("ATTENTION"), r.out());
+        assertTrue(r.out().contains("CONFORMANT"), r.out());
+    }
+
+    @Test
+    void badModelFileIsOneClearLine(@TempDir Path dir) throws IOException {
+        Path bad = dir.resolve("bad.gguf");
+        Files.write(bad, new byte[] {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1});
+        Result r = run("run", "-m", bad.toString(), "-n", "1");
+        assertEquals(1, r.exit());
+        assertTrue(r.err().startsWith("isthmus: "), r.err());
+        assertTrue(r.err().contains("bad.gguf"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
+}
