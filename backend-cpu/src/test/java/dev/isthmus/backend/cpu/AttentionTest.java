@@ -1,0 +1,201 @@
+package dev.isthmus.backend.cpu;
+
+import dev.isthmus.api.Attention;
+import dev.isthmus.api.DType;
+import dev.isthmus.api.KvLayout;
+import dev.isthmus.api.Tensor;
+import dev.isthmus.api.spi.Backend;
+import dev.isthmus.api.spi.BackendOptions;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.lang.foreign.Arena;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class AttentionTest {
+    private static Backend backend;
+    private static Arena arena;
+
+    @BeforeAll
+    static void open() {
+        backend = new CpuBackendProvider().create(BackendOptions.defaults());
+        arena = Arena.ofShared();
+    }
+
+    @AfterAll
+    static void close() {
+        backend.close();
+        arena.close();
+    }
+
+    @Test
+    void oneKeyReturnsItsValueRow() {
+        Tensor q = TestData.f32(arena, new float[] {1, 2, 3, 4}, 1, 1, 4);
+        Tensor k = TestData.f32(arena, new float[] {5, 6, 7, 8}, 1, 1, 4);
+        Tensor v = TestData.f32(arena, new float[] {0.5f, -1, 2, 9}, 1, 1, 4);
+        Tensor out = Tensor.allocate(arena, DType.F32, 1, 1, 4);
+        backend.attention(q, k, v, KvLayout.contiguous(1, 0, 1), Attention.causal(4), out);
+        assertArrayEquals(new float[] {0.5f, -1, 2, 9}, out.toFloatArray());
+    }
+
+    @Test
+    void equalScoresAverageTheValues() {
+        Tensor q = TestData.f32(arena, new float[] {0, 0}, 1, 1, 2);
+        Tensor k = TestData.f32(arena, new float[] {1, 2, 3, 4}, 2, 1, 2);
+        Tensor v = TestData.f32(arena, new float[] {2, 4, 6, 8}, 2, 1, 2);
+        Tensor out = Tensor.allocate(arena, DType.F32, 1, 1, 2);
+        backend.attention(q, k, v, KvLayout.contiguous(2, 1, 1), Attention.causal(2), out);
+        assertArrayEquals(new float[] {4, 6}, out.toFloatArray(), 1e-6f);
+    }
+
+    private static float roundTrip(DType type, float v) {
+        return switch (type) {
+            case F16 -> Float.float16ToFloat(Float.floatToFloat16(v));
+            case BF16 -> {
+                int bits = Float.floatToIntBits(v);
+                bits += 0x7FFF + ((bits >>> 16) & 1);
+                yield Float.intBitsToFloat(bits & 0xFFFF0000);
+            }
+            default -> v;
+        };
+    }
+
+    private record Case(Attention params, int contextA, int contextB) {
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "F16", "BF16"})
+    void pagedGroupedAttentionMatchesTheReference(DType cacheType) {
+        Random random = new Random(11 + cacheType.ordinal());
+        int heads = 4;
+        int kvHeads = 2;
+        int headDim = 16;
+        int blockSize = 4;
+        float[] slopes = {0.5f, 0.25f, 0.125f, 0.0625f};
+        Case[] cases = {
+                new Case(Attention.causal(headDim), 150, 9),
+                new Case(new Attention(0.3f, false, 0, null, 0f), 70, 5),
+                new Case(new Attention(0.25f, true, 5, null, 0f), 90, 12),
+                new Case(new Attention(0.25f, true, 0, slopes, 0f), 30, 7),
+                new Case(new Attention(0.5f, true, 0, null, 2.5f), 20, 20),
+        };
+        for (Case c : cases) {
+            int blocksA = (c.contextA + blockSize - 1) / blockSize;
+            int blocksB = (c.contextB + blockSize - 1) / blockSize;
+            int slots = (blocksA + blocksB + 3) * blockSize;
+            // Sequence A takes the odd blocks from the end, sequence B the first ones: a scattered layout.
+            int[] tableA = new int[blocksA];
+            for (int b = 0; b < blocksA; b++) {
+                tableA[b] = slots / blockSize - 1 - b;
+            }
+            int[] tableB = new int[blocksB];
+            for (int b = 0; b < blocksB; b++) {
+                tableB[b] = b;
+            }
+            int[] querySeq = {0, 1, 0};
+            int[] queryPos = {c.contextA - 1, c.contextB - 1, c.contextA / 2};
+            KvLayout layout = new KvLayout(blockSize, new int[][] {tableA, tableB},
+                    new int[] {c.contextA, c.contextB}, querySeq, queryPos);
+
+            float[] kv = TestData.randomFloats(random, slots * kvHeads * headDim);
+            float[] vv = TestData.randomFloats(random, slots * kvHeads * headDim);
+            Tensor kSrc = TestData.f32(arena, kv, slots, kvHeads, headDim);
+            Tensor vSrc = TestData.f32(arena, vv, slots, kvHeads, headDim);
+            Tensor kCache = Tensor.allocate(arena, cacheType, slots, kvHeads, headDim);
+            Tensor vCache = Tensor.allocate(arena, cacheType, slots, kvHeads, headDim);
+            int[] all = new int[slots];
+            for (int s = 0; s < slots; s++) {
+                all[s] = s;
+            }
+            backend.copyRows(kSrc, kCache, all);
+            backend.copyRows(vSrc, vCache, all);
+            for (int i = 0; i < kv.length; i++) {
+                kv[i] = roundTrip(cacheType, kv[i]);
+                vv[i] = roundTrip(cacheType, vv[i]);
+            }
+
+            int n = querySeq.length;
+            float[] qv = TestData.randomFloats(random, n * heads * headDim);
+            Tensor q = TestData.f32(arena, qv, n, heads, headDim);
+            Tensor out = Tensor.allocate(arena, DType.F32, n, heads, headDim);
+            backend.attention(q, kCache, vCache, layout, c.params, out);
+            float[] got = out.toFloatArray();
+
+            Attention p = c.params;
+            for (int i = 0; i < n; i++) {
+                int seq = querySeq[i];
+                int pos = queryPos[i];
+                for (int h = 0; h < heads; h++) {
+                    int kvh = h / (heads / kvHeads);
+                    int ctx = layout.contextLengths()[seq];
+                    double[] scores = new double[ctx];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int j = 0; j < ctx; j++) {
+                        boolean visible = (!p.causal() || j <= pos)
+                                && (p.slidingWindow() <= 0 || j > pos - p.slidingWindow());
+                        if (!visible) {
+                            scores[j] = Double.NEGATIVE_INFINITY;
+                            continue;
+                        }
+                        int base = (layout.slot(seq, j) * kvHeads + kvh) * headDim;
+                        double dot = 0;
+                        for (int d = 0; d < headDim; d++) {
+                            dot += qv[(i * heads + h) * headDim + d] * kv[base + d];
+                        }
+                        double s = p.scale() * dot;
+                        if (p.logitSoftcap() > 0) {
+                            s = p.logitSoftcap() * Math.tanh(s / p.logitSoftcap());
+                        }
+                        if (p.alibiSlopes() != null) {
+                            s += p.alibiSlopes()[h] * (j - pos);
+                        }
+                        scores[j] = s;
+                        max = Math.max(max, s);
+                    }
+                    double total = 0;
+                    double[] expected = new double[headDim];
+                    for (int j = 0; j < ctx; j++) {
+                        double wgt = Math.exp(scores[j] - max);
+                        total += wgt;
+                        if (wgt == 0) {
+                            continue;
+                        }
+                        int base = (layout.slot(seq, j) * kvHeads + kvh) * headDim;
+                        for (int d = 0; d < headDim; d++) {
+                            expected[d] += wgt * vv[base + d];
+                        }
+                    }
+                    for (int d = 0; d < headDim; d++) {
+                        assertEquals(expected[d] / total, got[(i * heads + h) * headDim + d], 2e-5,
+                                cacheType + " " + p + " row " + i + " head " + h + " dim " + d);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void inconsistentShapesAndLayoutsAreRejected() {
+        Tensor q = Tensor.allocate(arena, DType.F32, 1, 3, 4);
+        Tensor k = Tensor.allocate(arena, DType.F32, 8, 2, 4);
+        Tensor out = Tensor.allocate(arena, DType.F32, 1, 3, 4);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> backend.attention(q, k, k, KvLayout.contiguous(8, 0, 1), Attention.causal(4), out));
+        assertTrue(e.getMessage().startsWith("attention: q F32[1, 3, 4] has 3 heads"), e.getMessage());
+
+        Tensor q2 = Tensor.allocate(arena, DType.F32, 1, 2, 4);
+        Tensor out2 = Tensor.allocate(arena, DType.F32, 1, 2, 4);
+        KvLayout tooLong = new KvLayout(4, new int[][] {{0, 5}}, new int[] {8}, new int[] {0}, new int[] {7});
+        e = assertThrows(IllegalArgumentException.class,
+                () -> backend.attention(q2, k, k, tooLong, Attention.causal(4), out2));
+        assertTrue(e.getMessage().contains("8 slots"), e.getMessage());
+    }
+}
