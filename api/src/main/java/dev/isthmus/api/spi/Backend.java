@@ -105,7 +105,9 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Scatters F32 rows into {@code dst}: {@code dst[rows[i]] = convert(src[i])}, e.g. new keys into a
-     * KV cache whose dtype may be F32, F16 or BF16.
+     * KV cache whose dtype may be F32, F16 or BF16. The index is into the outermost dimension of both
+     * tensors: for a cache {@code [slots, kvHeads, headDim]} it names a slot, and {@code src} is
+     * {@code [rows.length, kvHeads, headDim]} (or the same data as {@code [rows.length, kvHeads * headDim]}).
      */
     void copyRows(Tensor src, Tensor dst, int[] rows);
 
