@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "isthmus", mixinStandardHelpOptions = true, version = "isthmus 0.1.0",
         description = "LLM inference on the JVM over pluggable backends.",
         subcommands = {BackendsCommand.class, ConformanceCommand.class, RunCommand.class, TokenizeCommand.class,
-                InfoCommand.class, BenchCommand.class,
+                InfoCommand.class, BenchCommand.class, SynthCommand.class, QuantizeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Isthmus {
     public static void main(String[] args) {

@@ -46,7 +46,10 @@ public final class GgufWriter {
     /** Produces a tensor's bytes directly into the output. */
     @FunctionalInterface
     public interface TensorData {
-        /** Fills {@code target}, which is exactly the tensor's byte size, with the tensor's bytes. */
+        /**
+         * Fills {@code target}, which is exactly the tensor's byte size, with the tensor's bytes. The region is
+         * accessible from any thread until this method returns.
+         */
         void writeTo(MemorySegment target) throws IOException;
     }
 
@@ -245,7 +248,9 @@ public final class GgufWriter {
         o.flush();
         for (int i = 0; i < tensors.size(); i++) {
             PendingTensor t = tensors.get(i);
-            try (Arena arena = Arena.ofConfined()) {
+            // Shared, not confined: a TensorData source may fill the region from several threads
+            // (quantizing rows in parallel).
+            try (Arena arena = Arena.ofShared()) {
                 MemorySegment target = ch.map(FileChannel.MapMode.READ_WRITE, dataStart + offsets[i], t.byteSize, arena);
                 t.data.writeTo(target);
             }
