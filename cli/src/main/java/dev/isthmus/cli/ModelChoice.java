@@ -8,7 +8,7 @@ import java.nio.file.Path;
 /** {@code -m MODEL} and {@code -z TOKENIZER}, shared by the commands that load a model. */
 final class ModelChoice {
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "MODEL",
-            description = "GGUF file, llama2.c checkpoint, or hf:OWNER/REPO/PATH/IN/REPO.")
+            description = "GGUF file, Hugging Face checkpoint (directory with config.json and safetensors), llama2.c checkpoint, or hf:OWNER/REPO/PATH/IN/REPO.")
     String model;
 
     @Option(names = {"-z", "--tokenizer"}, paramLabel = "FILE",

@@ -14,7 +14,7 @@ public interface ModelFile extends AutoCloseable {
     /** The model file. */
     Path path();
 
-    /** {@code "gguf"} or {@code "llama2c"}. */
+    /** {@code "gguf"}, {@code "llama2c"}, {@code "safetensors"} or {@code "safetensors-gptq"}. */
     String format();
 
     /** Key/value metadata, with GGUF key names. */

@@ -2,6 +2,7 @@ package dev.isthmus.engine.format;
 
 import dev.isthmus.engine.gguf.GgufFile;
 import dev.isthmus.engine.llama2c.Llama2cCheckpoint;
+import dev.isthmus.engine.safetensors.SafetensorsModel;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -12,8 +13,9 @@ public final class ModelFiles {
     }
 
     /**
-     * Opens a GGUF file (starts with the magic "GGUF") or a llama2.c checkpoint (a header whose sizes are
-     * consistent and imply exactly the file's size).
+     * Opens a GGUF file (starts with the magic "GGUF"), a Hugging Face safetensors checkpoint (a directory with
+     * {@code config.json}, or a file starting with a safetensors header; see {@link SafetensorsModel}) or a
+     * llama2.c checkpoint (a header whose sizes are consistent and imply exactly the file's size).
      *
      * @param tokenizerOrNull a llama2.c {@code tokenizer.bin}; required for llama2.c checkpoints, ignored
      *                        for GGUF files, which carry their own vocabulary
@@ -24,6 +26,9 @@ public final class ModelFiles {
     public static ModelFile open(Path model, Path tokenizerOrNull) {
         boolean gguf;
         try {
+            if (java.nio.file.Files.isDirectory(model) || SafetensorsModel.isCheckpoint(model)) {
+                return SafetensorsModel.open(model);
+            }
             gguf = GgufFile.hasMagic(model);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + model + ": " + e.getMessage(), e);

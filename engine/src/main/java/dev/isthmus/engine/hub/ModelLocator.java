@@ -61,14 +61,15 @@ public final class ModelLocator {
     }
 
     /**
-     * The local file for {@code spec}, downloading it first if it is a hub reference not yet cached.
+     * The local file (or Hugging Face checkpoint directory) for {@code spec}, downloading it first if it is a hub
+     * reference not yet cached.
      *
      * @throws UncheckedIOException with a message naming the file or URL when it cannot be had
      */
     public Path resolve(String spec) {
         if (!spec.startsWith(HF_PREFIX)) {
             Path p = Path.of(spec);
-            if (!Files.isRegularFile(p)) {
+            if (!Files.isRegularFile(p) && !Files.isDirectory(p)) { // a directory: a Hugging Face checkpoint
                 throw new UncheckedIOException(new NoSuchFileException(spec));
             }
             return p;
