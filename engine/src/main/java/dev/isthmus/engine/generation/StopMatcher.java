@@ -6,17 +6,17 @@ import java.util.List;
  * Holds back streamed text that might be the start of a stop string, so that a stop string is never
  * partly emitted.
  */
-final class StopMatcher {
+public final class StopMatcher {
     private final List<String> stops;
     private final StringBuilder pending = new StringBuilder();
     private boolean stopped;
 
-    StopMatcher(List<String> stops) {
+    public StopMatcher(List<String> stops) {
         this.stops = stops;
     }
 
     /** Adds text; returns what is now safe to emit. */
-    String push(String piece) {
+    public String push(String piece) {
         if (stopped) {
             return "";
         }
@@ -50,13 +50,13 @@ final class StopMatcher {
     }
 
     /** Text still held back, released when generation ends without a stop string. */
-    String flush() {
+    public String flush() {
         String out = stopped ? "" : pending.toString();
         pending.setLength(0);
         return out;
     }
 
-    boolean stopped() {
+    public boolean stopped() {
         return stopped;
     }
 }
