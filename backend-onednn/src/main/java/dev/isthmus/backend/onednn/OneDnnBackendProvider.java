@@ -12,10 +12,13 @@ import java.util.Optional;
  * class path: the first {@link #probe()} extracts and loads oneDNN (see {@link OneDnnNatives}) and reports its
  * version and ISA, or why it cannot.
  *
- * <p>Priority {@value #PRIORITY}: above {@code cpu} (0), so it is chosen by default where it is available.
+ * <p>Priority {@value #PRIORITY}: below {@code cpu} (0), so it runs only when named ({@code --backend onednn}).
+ * Its prefill multiplies in bf16 (AMX) from 16 rows on, so a batch's logits differ from one row's by bf16
+ * rounding, and quantized weights are converted to bf16 on first use (2 bytes per weight); until those
+ * trade-offs are measured on a quiet machine, the exact, memory-mapped CPU backend stays the default.
  */
 public final class OneDnnBackendProvider implements BackendProvider {
-    static final int PRIORITY = 50;
+    static final int PRIORITY = -10;
 
     @Override
     public String name() {
