@@ -32,7 +32,9 @@ import java.util.concurrent.Callable;
  * with {@code --roofline} this machine's bandwidth and FMA limits and the decode bound they imply.
  */
 @Command(name = "bench", description = "Measure prompt processing (pp) and generation (tg) tokens/s, llama-bench "
-        + "style (median of --reps after a warm-up), with peak RSS; --roofline measures read bandwidth and FMA rate.")
+        + "style (median of --reps after a warm-up), with peak RSS; --roofline measures read bandwidth and FMA rate. "
+        + "With --draft-model or --lookup-ngram: -n tokens generated from --prompt-text with and without speculation, "
+        + "acceptance rate and speedup.")
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -42,6 +44,17 @@ final class BenchCommand implements Callable<Integer> {
 
     @Mixin
     BackendChoice backendChoice;
+
+    @Mixin
+    SpeculationChoice speculation;
+
+    @Option(names = "--prompt-text", paramLabel = "TEXT", defaultValue = "Once upon a time", description = "With "
+            + "--draft-model or --lookup-ngram: the prompt generated from (default: ${DEFAULT-VALUE}).")
+    String promptText;
+
+    @Option(names = "--temp", defaultValue = "0", description = "With --draft-model or --lookup-ngram: temperature, "
+            + "0 is greedy (default: ${DEFAULT-VALUE}).")
+    float temperature;
 
     @Option(names = {"-p", "--n-prompt"}, defaultValue = "512", description = "Prompt tokens, 0 skips pp (default: ${DEFAULT-VALUE}).")
     int promptTokens;
@@ -54,6 +67,11 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--cache-type", defaultValue = "F16", description = "KV cache dtype: F32, F16, BF16 (default: ${DEFAULT-VALUE}).")
     DType cacheType;
+
+    @Option(names = "--concurrency", split = ",", paramLabel = "N,N,...", description = "Serving benchmark: at each "
+            + "level, N requests of -p prompt and -n generated tokens at once through the batching engine; aggregate "
+            + "decode tok/s and time-to-first-token percentiles.")
+    java.util.List<Integer> concurrency;
 
     @Option(names = "--roofline", description = "Measure read bandwidth and FP32 FMA rate; with -m also the decode bound.")
     boolean roofline;
@@ -77,6 +95,18 @@ final class BenchCommand implements Callable<Integer> {
         }
         Path path = ModelLocator.fromEnvironment(System.err).resolve(model);
         try (Backend backend = backendChoice.open(); Model m = Model.open(path, null, backend)) {
+            if (concurrency != null && !concurrency.isEmpty()) {
+                ServingBench.run(out, m, path.getFileName().toString(), concurrency, promptTokens, genTokens, reps,
+                        cacheType);
+                return 0;
+            }
+            if (speculation.enabled()) {
+                try (SpeculationChoice.Speculation spec = speculation.open(backend, m)) {
+                    SpeculativeBench.run(out, m, spec.generator, speculation, path.getFileName().toString(),
+                            promptText, genTokens, temperature, reps);
+                }
+                return 0;
+            }
             long weightBytes = weightBytesPerToken(m.file());
             if (limits != null) {
                 out.printf(Locale.ROOT, "decode bound: %.1f tok/s (%.2f GB of weights read per token)%n",

@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
         description = "LLM inference on the JVM over pluggable backends.",
         subcommands = {BackendsCommand.class, ConformanceCommand.class, RunCommand.class, TokenizeCommand.class,
                 InfoCommand.class, BenchCommand.class, SynthCommand.class, QuantizeCommand.class,
-                CommandLine.HelpCommand.class})
+                PerplexityCommand.class,
+                ServeCommand.class, CommandLine.HelpCommand.class})
 public final class Isthmus {
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));

@@ -5,6 +5,7 @@ import dev.isthmus.engine.generation.GenerationParams;
 import dev.isthmus.engine.generation.GenerationResult;
 import dev.isthmus.engine.model.Model;
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.speculative.SpeculativeResult;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -16,6 +17,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.Consumer;
 
 /** {@code isthmus run}: generate text from a prompt, streamed to stdout. */
 @Command(name = "run", description = "Generate text from a prompt; tokens stream to stdout, speed goes to stderr.")
@@ -25,6 +27,9 @@ final class RunCommand implements Callable<Integer> {
 
     @Mixin
     BackendChoice backendChoice;
+
+    @Mixin
+    SpeculationChoice speculation;
 
     @Option(names = {"-p", "--prompt"}, defaultValue = "", description = "Prompt text (default: empty, BOS only).")
     String prompt;
@@ -71,25 +76,51 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--special", description = "Parse special-token texts in the prompt.")
     boolean special;
 
+    @Option(names = "--batch-file", paramLabel = "FILE", description = "Static batching: generate for every line of "
+            + "FILE as a prompt, all in one batch; results print in order.")
+    java.nio.file.Path batchFile;
+
+    @Option(names = "--max-batch", defaultValue = "64", description = "With --batch-file: sequences in flight at once "
+            + "(default: ${DEFAULT-VALUE}).")
+    int maxBatch;
+
     @Override
-    public Integer call() {
+    public Integer call() throws java.io.IOException {
         SamplingParams sampling = new SamplingParams(temperature, topK, topP, minP, repeatPenalty, presencePenalty,
                 frequencyPenalty, penaltyLastN, seed != null ? seed : System.nanoTime(), biases());
         GenerationParams params = new GenerationParams(maxTokens, sampling, stop, noBos ? Boolean.FALSE : null, special);
+        if (batchFile != null) {
+            return BatchRun.run(modelChoice, backendChoice, batchFile, params, maxBatch);
+        }
         // Token text is UTF-8 whatever the platform charset; bytes pass through System.out unchanged.
         PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
         try (Backend backend = backendChoice.open();
              Model model = Model.open(modelChoice.modelPath(), modelChoice.tokenizerPath(), backend)) {
             out.print(prompt);
             out.flush();
-            GenerationResult r = model.generator().generate(prompt, params, piece -> {
+            Consumer<String> sink = piece -> {
                 out.print(piece);
                 out.flush();
-            });
+            };
+            GenerationResult r;
+            String speculated = null;
+            if (speculation.enabled()) {
+                try (SpeculationChoice.Speculation spec = speculation.open(backend, model)) {
+                    SpeculativeResult sr = spec.generator.generate(prompt, params, sink);
+                    r = sr.generation();
+                    speculated = spec.generator.drafts().description() + ": "
+                            + SpeculationChoice.describe(sr.stats(), r.tokens().length);
+                }
+            } else {
+                r = model.generator().generate(prompt, params, sink);
+            }
             out.flush();
             System.err.printf("%n[%s] prompt: %d tokens, %.1f tok/s | generation: %d tokens, %.1f tok/s | stop: %s%n",
                     backend.name(), r.promptTokens().length, r.promptTokensPerSecond(), r.tokens().length,
                     r.generationTokensPerSecond(), r.reason().name().toLowerCase(java.util.Locale.ROOT));
+            if (speculated != null) {
+                System.err.println("speculation with " + speculated);
+            }
         }
         return 0;
     }

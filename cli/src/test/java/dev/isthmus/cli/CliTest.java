@@ -50,11 +50,20 @@ class CliTest {
     }
 
     @Test
-    void backendsListsCpuAsAvailableAndSelected() {
+    void backendsListsCpuAsAvailable() {
+        Result r = run("backends");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("\\*?\\s+cpu\\s+0\\s+available\\s+.*")), r.out());
+        assertTrue(r.out().contains("selected: "), r.out());
+    }
+
+    @Test
+    void requestedBackendIsSelected() {
+        System.setProperty("isthmus.backend", "cpu");
         Result r = run("backends");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().lines().anyMatch(l -> l.matches("\\*\\s+cpu\\s+0\\s+available\\s+.*")), r.out());
-        assertTrue(r.out().contains("selected: cpu"), r.out());
+        assertTrue(r.out().contains("selected: cpu (requested)"), r.out());
     }
 
     @Test
@@ -63,7 +72,8 @@ class CliTest {
         Result r = run("backends");
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("unknown backend 'nope'"), r.err());
-        assertTrue(r.err().contains("known backends: cpu (available)"), r.err());
+        assertTrue(r.err().contains("known backends: "), r.err());
+        assertTrue(r.err().contains("cpu (available)"), r.err());
     }
 
     @Test

@@ -1,0 +1,113 @@
+package dev.isthmus.cli;
+
+import dev.isthmus.engine.SharedData;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code run} and {@code bench} with {@code --draft-model} and {@code --lookup-ngram}, in process. */
+class SpeculativeCliTest {
+    private record Result(int exit, String out, String err) {
+    }
+
+    @TempDir
+    static Path dir;
+    private static String target;
+    private static String draft;
+
+    @BeforeAll
+    static void quantizeDraft() {
+        target = SharedData.file("models/stories260K.gguf").toString();
+        draft = dir.resolve("stories260K-q8_0.gguf").toString();
+        Result r = run("quantize", "-m", target, "-o", draft, "--type", "Q8_0", "-t", "1");
+        assertEquals(0, r.exit(), r.err());
+    }
+
+    private static Result run(String... args) {
+        PrintStream originalOut = System.out;
+        PrintStream originalErr = System.err;
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int exit;
+        try {
+            System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(errBytes, true, StandardCharsets.UTF_8));
+            CommandLine cl = Isthmus.commandLine();
+            cl.setOut(new PrintWriter(out, true));
+            cl.setErr(new PrintWriter(err, true));
+            exit = cl.execute(args);
+        } finally {
+            System.setOut(originalOut);
+            System.setErr(originalErr);
+        }
+        return new Result(exit, bytes.toString(StandardCharsets.UTF_8) + out,
+                errBytes.toString(StandardCharsets.UTF_8) + err);
+    }
+
+    private static String golden() throws IOException {
+        return Files.readString(SharedData.file("golden/stories260K.greedy200.expected.txt"));
+    }
+
+    @Test
+    void runWithDraftModelPrintsTheGreedyGoldenText() throws IOException {
+        Result r = run("run", "-m", target, "--draft-model", draft, "--draft-p-min", "0", "-n", "200", "--temp", "0",
+                "-p", "", "-t", "1", "--backend", "cpu");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(golden(), r.out());
+        assertTrue(r.err().contains("speculation with draft model stories260K-q8_0.gguf: "), r.err());
+        assertTrue(r.err().matches("(?s).*\\d+ drafted, \\d+ accepted \\(\\d+\\.\\d%\\).*"), r.err());
+    }
+
+    @Test
+    void runWithNgramLookupPrintsTheGreedyGoldenText() throws IOException {
+        Result r = run("run", "-m", target, "--lookup-ngram", "3", "--draft-max", "4", "-n", "200", "--temp", "0",
+                "-p", "", "-t", "1", "--backend", "cpu");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(golden(), r.out());
+        assertTrue(r.err().contains("speculation with n-gram lookup (n = 3 .. 1): "), r.err());
+    }
+
+    @Test
+    void draftWithAnotherVocabularyIsAClearError() {
+        Result r = run("run", "-m", target, "--draft-model",
+                SharedData.file("models/llama-2-tiny-random.gguf").toString(), "-n", "5", "-t", "1",
+                "--backend", "cpu");
+        assertEquals(1, r.exit());
+        assertTrue(r.err().contains("isthmus: draft vocabulary differs from the target's: the target has 512 tokens, "
+                + "the draft 32000; speculative decoding needs a draft model with the target's tokenizer"), r.err());
+    }
+
+    @Test
+    void draftModelAndLookupExcludeEachOther() {
+        Result r = run("run", "-m", target, "--draft-model", draft, "--lookup-ngram", "2", "-n", "5", "-t", "1",
+                "--backend", "cpu");
+        assertEquals(1, r.exit());
+        assertTrue(r.err().contains("--draft-model and --lookup-ngram exclude each other"), r.err());
+    }
+
+    @Test
+    void benchReportsAcceptanceAndSpeedup() {
+        Result r = run("bench", "-m", target, "--draft-model", draft, "--draft-max", "8", "-n", "64", "--reps", "1",
+                "-t", "1", "--backend", "cpu");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("| model | drafter | K | p-min | temp | tokens | acceptance |"), r.out());
+        assertTrue(r.out().matches("(?s).*\\| stories260K\\.gguf \\| draft model stories260K-q8_0\\.gguf \\| 8 "
+                + "\\| 0\\.75 "
+                + "\\| 0\\.00 \\| 64 \\| \\d+\\.\\d% \\|.*\\| yes \\|.*"), r.out());
+    }
+}

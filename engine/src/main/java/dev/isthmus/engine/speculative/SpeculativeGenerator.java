@@ -1,0 +1,284 @@
+package dev.isthmus.engine.speculative;
+
+import dev.isthmus.api.DType;
+import dev.isthmus.api.Tensor;
+import dev.isthmus.engine.generation.GenerationParams;
+import dev.isthmus.engine.generation.GenerationResult;
+import dev.isthmus.engine.generation.StopMatcher;
+import dev.isthmus.engine.generation.StopReason;
+import dev.isthmus.engine.graph.Batch;
+import dev.isthmus.engine.graph.KvCache;
+import dev.isthmus.engine.graph.Transformer;
+import dev.isthmus.engine.model.Model;
+import dev.isthmus.engine.tokenizer.StreamingDecoder;
+import dev.isthmus.engine.tokenizer.Tokenizer;
+
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+
+/**
+ * Generates like {@link dev.isthmus.engine.generation.Generator}, one prompt at a time, but speculatively: a
+ * {@link Drafter} proposes up to {@code draftMax} tokens, the target evaluates the last accepted token and the
+ * proposal in one forward pass with logits for every row, and the longest acceptable prefix is kept plus the
+ * target's own token at the first disagreement (or after the whole proposal). The target's KV cache is then
+ * truncated to the accepted tokens; the drafter rolls its own state back to the accepted context.
+ *
+ * <ul>
+ *   <li>Greedy parameters (temperature ≤ 0): a draft token is accepted iff it is the target's argmax at its
+ *       position (after bias and penalties), so the output is the target's greedy output token for token.</li>
+ *   <li>Sampling: the standard rejection rule ({@link RejectionSampler}) with {@code p} and {@code q} from the
+ *       same {@link SamplingTransform} (bias, penalties over the position's own history, top-k, top-p, min-p,
+ *       temperature): every token is distributed exactly as plain sampling's. The draws differ from plain
+ *       sampling with the same seed (the random stream is consumed differently), the distribution does
+ *       not.</li>
+ * </ul>
+ *
+ * <p>Not thread-safe: one generation at a time per instance (the target's scratch buffers are shared).
+ */
+public final class SpeculativeGenerator {
+    /** Prompt tokens per forward pass during prefill, as the plain generator. */
+    private static final int PREFILL_CHUNK = 512;
+
+    private final Transformer target;
+    private final Tokenizer tokenizer;
+    private final DraftSource drafts;
+    private final SpeculativeParams spec;
+
+    /**
+     * @throws IncompatibleVocabularyException if {@code drafts} proposes ids of another vocabulary
+     */
+    public SpeculativeGenerator(Transformer target, Tokenizer tokenizer, DraftSource drafts, SpeculativeParams spec) {
+        drafts.checkCompatible(tokenizer, target.config().vocabSize());
+        this.target = target;
+        this.tokenizer = tokenizer;
+        this.drafts = drafts;
+        this.spec = spec;
+    }
+
+    /** Speculation with a draft model (both models belong to the caller). */
+    public static SpeculativeGenerator withDraftModel(Model target, Model draft, double pMin, SpeculativeParams spec) {
+        return new SpeculativeGenerator(target.transformer(), target.tokenizer(), new DraftModel(draft, pMin), spec);
+    }
+
+    /** Speculation by prompt lookup of n-grams of {@code n} tokens down to 1. */
+    public static SpeculativeGenerator withNgramLookup(Model target, int n, SpeculativeParams spec) {
+        return new SpeculativeGenerator(target.transformer(), target.tokenizer(), new NgramLookup(n), spec);
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public DraftSource drafts() {
+        return drafts;
+    }
+
+    public SpeculativeParams params() {
+        return spec;
+    }
+
+    /** Tokenizes {@code prompt} as {@link #generate(int[], GenerationParams, Consumer)} would. */
+    public int[] tokenize(String prompt, GenerationParams params) {
+        boolean addBos = params.addBos() != null ? params.addBos() : tokenizer.addBosByDefault();
+        return tokenizer.encode(prompt, addBos, params.parseSpecial());
+    }
+
+    /** Tokenizes the prompt and generates; {@code sink} receives the new text as it is produced. */
+    public SpeculativeResult generate(String prompt, GenerationParams params, Consumer<String> sink) {
+        return generate(tokenize(prompt, params), params, sink);
+    }
+
+    /**
+     * Generates after the given prompt tokens.
+     *
+     * @throws IllegalArgumentException if the prompt is empty or does not fit the context window
+     */
+    public SpeculativeResult generate(int[] prompt, GenerationParams params, Consumer<String> sink) {
+        int ctx = target.config().contextLength();
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("empty prompt: nothing to condition on (add BOS or some text)");
+        }
+        if (prompt.length >= ctx) {
+            throw new IllegalArgumentException("prompt of " + prompt.length
+                    + " tokens does not fit the context window of " + ctx);
+        }
+        int capacity = (int) Math.min(ctx, (long) prompt.length + params.maxTokens());
+        int vocab = target.config().vocabSize();
+        SamplingTransform transform = new SamplingTransform(params.sampling());
+        RejectionSampler verifier = new RejectionSampler(new SplittableRandom(params.sampling().seed()));
+        Output out = new Output(tokenizer, params, prompt, sink);
+        TokenHistory context = new TokenHistory(prompt);
+        int steps = 0;
+        int proposals = 0;
+        long drafted = 0;
+        long accepted = 0;
+        long draftNanos = 0;
+        long verifyNanos = 0;
+
+        try (KvCache cache = target.newCache(1, capacity, DType.F32);
+             Drafter drafter = drafts.open(capacity, params.sampling());
+             Arena arena = Arena.ofConfined()) {
+            Tensor hostLogits = target.backend().device().hostAccessible() ? null
+                    : Tensor.allocate(arena, DType.F32, spec.draftMax() + 1, vocab);
+            long start = System.nanoTime();
+            float[] logits = null;
+            if (params.maxTokens() > 0) {
+                for (int from = 0; from < prompt.length; from += PREFILL_CHUNK) {
+                    int[] chunk = Arrays.copyOfRange(prompt, from, Math.min(prompt.length, from + PREFILL_CHUNK));
+                    logits = toHost(target.forward(Batch.ofSequence(0, from, chunk), cache), hostLogits, 1, vocab);
+                }
+                drafter.prefill(context);
+            }
+            long promptNanos = System.nanoTime() - start;
+            start = System.nanoTime();
+            int next = logits == null ? -1 : pick(transform, verifier, logits, context);
+            while (next >= 0) {
+                context.add(next);
+                if (!out.push(next)) {
+                    break;
+                }
+                int pos = context.size() - 1;
+                if (pos >= capacity) {
+                    out.reason = StopReason.CONTEXT_FULL;
+                    break;
+                }
+                // Every accepted token must fit the budget (the target adds one of its own) and the cache.
+                int k = Math.min(spec.draftMax(), Math.min(params.maxTokens() - out.count - 1, capacity - 1 - pos));
+                long t0 = System.nanoTime();
+                Draft draft = k > 0 ? drafter.propose(context, k).prefix(k) : Draft.EMPTY;
+                if (draft.size() < spec.draftMin()) {
+                    draft = Draft.EMPTY;
+                }
+                long t1 = System.nanoTime();
+                draftNanos += t1 - t0;
+
+                int[] rows = new int[draft.size() + 1];
+                rows[0] = next;
+                System.arraycopy(draft.tokens(), 0, rows, 1, draft.size());
+                Batch batch = draft.isEmpty() ? Batch.ofSequence(0, pos, next)
+                        : Batch.ofSequenceAllLogits(0, pos, rows);
+                float[] all = toHost(target.forward(batch, cache), hostLogits, rows.length, vocab);
+                steps++;
+                if (!draft.isEmpty()) {
+                    proposals++;
+                    drafted += draft.size();
+                }
+                int ok = 0;
+                next = -1;
+                boolean finished = false;
+                for (int i = 0; i <= draft.size(); i++) {
+                    float[] row = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
+                    if (i == draft.size()) {
+                        next = pick(transform, verifier, row, context);
+                        break;
+                    }
+                    int proposed = draft.token(i);
+                    boolean accept;
+                    int token;
+                    if (transform.isGreedy()) {
+                        token = transform.greedy(row, context);
+                        accept = token == proposed;
+                    } else {
+                        RejectionSampler.Verdict v = verifier.verify(transform.distribution(row, context),
+                                draft.distribution(i), proposed);
+                        token = v.token();
+                        accept = v.accepted();
+                    }
+                    if (!accept) {
+                        next = token;
+                        break;
+                    }
+                    ok++;
+                    context.add(proposed);
+                    if (!out.push(proposed)) {
+                        finished = true;
+                        break;
+                    }
+                }
+                accepted += ok;
+                // Keep the keys and values of `rows[0]` and the accepted proposals; forget the rejected ones.
+                cache.truncate(0, pos + 1 + ok);
+                verifyNanos += System.nanoTime() - t1;
+                if (finished) {
+                    break;
+                }
+            }
+            out.finish();
+            GenerationResult result = new GenerationResult(out.text.toString(), prompt,
+                    Arrays.copyOf(out.generated, out.count), out.reason, promptNanos, System.nanoTime() - start);
+            return new SpeculativeResult(result, new SpeculationStats(steps, proposals, drafted, accepted, draftNanos,
+                    verifyNanos));
+        }
+    }
+
+    /** The target's token from one row of logits (greedy or a draw from {@code p}). */
+    private static int pick(SamplingTransform transform, RejectionSampler verifier, float[] logits,
+                            TokenHistory history) {
+        if (transform.isGreedy()) {
+            return transform.greedy(logits, history);
+        }
+        return verifier.sample(transform.distribution(logits, history));
+    }
+
+    private float[] toHost(Tensor logits, Tensor hostLogits, int rows, int vocab) {
+        if (hostLogits == null) {
+            return logits.toFloatArray();
+        }
+        Tensor host = hostLogits.slice(0, rows);
+        target.backend().copy(logits, host);
+        return host.toFloatArray();
+    }
+
+    /** Generated tokens, streamed text and why generation ended, exactly as the plain generator keeps them. */
+    private static final class Output {
+        private final Tokenizer tokenizer;
+        private final StreamingDecoder decoder;
+        private final StopMatcher stops;
+        private final Consumer<String> sink;
+        private final int maxTokens;
+        final StringBuilder text = new StringBuilder();
+        final int[] generated;
+        int count;
+        StopReason reason = StopReason.MAX_TOKENS;
+
+        Output(Tokenizer tokenizer, GenerationParams params, int[] prompt, Consumer<String> sink) {
+            this.tokenizer = tokenizer;
+            this.decoder = new StreamingDecoder(tokenizer, prompt[prompt.length - 1] == tokenizer.bos());
+            this.stops = new StopMatcher(params.stop());
+            this.sink = sink;
+            this.maxTokens = params.maxTokens();
+            this.generated = new int[maxTokens];
+        }
+
+        /** Records a generated token; false once generation is over. */
+        boolean push(int token) {
+            generated[count++] = token;
+            if (tokenizer.isEndOfGeneration(token)) {
+                reason = StopReason.END_OF_TEXT;
+                return false;
+            }
+            emit(stops.push(decoder.push(token)));
+            if (stops.stopped()) {
+                reason = StopReason.STOP_STRING;
+                return false;
+            }
+            return count < maxTokens;
+        }
+
+        void finish() {
+            if (!stops.stopped()) {
+                emit(stops.push(decoder.flush()));
+                emit(stops.flush());
+            }
+        }
+
+        private void emit(String piece) {
+            if (!piece.isEmpty()) {
+                text.append(piece);
+                sink.accept(piece);
+            }
+        }
+    }
+}
