@@ -16,7 +16,7 @@ class ElementwiseTest {
     @Test
     void primitivesAreCachedPerShapeAndStrides() {
         try (OneDnnBackend b = (OneDnnBackend) new OneDnnBackendProvider().create(BackendOptions.defaults());
-             Arena arena = Arena.ofConfined()) {
+             Arena arena = Arena.ofShared()) {
             SplittableRandom r = new SplittableRandom(5);
             Tensor x = Tensor.allocate(arena, DType.F32, 4, 64);
             Tensor w = Tensor.allocate(arena, DType.F32, 64);
@@ -40,7 +40,7 @@ class ElementwiseTest {
     @Test
     void everyOperatorGetsAJittedImplementation() {
         try (OneDnnBackend b = (OneDnnBackend) new OneDnnBackendProvider().create(BackendOptions.defaults());
-             Arena arena = Arena.ofConfined()) {
+             Arena arena = Arena.ofShared()) {
             SplittableRandom r = new SplittableRandom(7);
             for (int rows : new int[] {1, 64}) {
                 Tensor x = Tensor.allocate(arena, DType.F32, rows, 2048);
@@ -72,7 +72,7 @@ class ElementwiseTest {
     @Test
     void addIntoTheSecondOperand() {
         try (OneDnnBackend b = (OneDnnBackend) new OneDnnBackendProvider().create(BackendOptions.defaults());
-             Arena arena = Arena.ofConfined()) {
+             Arena arena = Arena.ofShared()) {
             SplittableRandom r = new SplittableRandom(6);
             float[] av = TestWeights.uniform(r, 3 * 40);
             float[] bv = TestWeights.uniform(r, 3 * 40);

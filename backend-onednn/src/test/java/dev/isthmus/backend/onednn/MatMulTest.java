@@ -45,7 +45,7 @@ class MatMulTest {
     }
 
     private static float[] run(OneDnnBackend b, Tensor w, float[] x, int n, int k, int m) {
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             Tensor xt = Tensor.allocate(arena, DType.F32, n, k);
             xt.copyFrom(x);
             Tensor out = Tensor.allocate(arena, DType.F32, n, m);
@@ -158,7 +158,7 @@ class MatMulTest {
         }
         // Memory of a closed arena: the entry's scope is dead, whatever lands at that address next.
         for (int round = 0; round < 3; round++) {
-            try (Arena arena = Arena.ofConfined()) {
+            try (Arena arena = Arena.ofShared()) {
                 byte[] bytes = TestWeights.random(DType.Q4_0, r, m, k);
                 Tensor w = host(arena, DType.Q4_0, bytes, m, k);
                 float[] x = TestWeights.uniform(r, 2 * k);
