@@ -2,7 +2,7 @@ package dev.isthmus.bench;
 
 import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
-import dev.isthmus.api.discovery.Backends;
+import dev.isthmus.backend.cpu.CpuBackendProvider;
 import dev.isthmus.api.spi.Backend;
 import dev.isthmus.api.spi.BackendOptions;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -22,14 +22,20 @@ import org.openjdk.jmh.annotations.Warmup;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Matrix × vector (decode) and matrix × matrix (prefill) through the SPI, for each weight dtype, on the
- * backend named by {@code -Disthmus.backend} (default: the best available).
+ * Matrix × vector (decode) and matrix × matrix (prefill) through the SPI, for each weight dtype, on the CPU
+ * backend with its C kernels ({@code kernels=native}: AVX-512 VNNI / F16C, where the dtype has one) or its Java
+ * Vector API kernels ({@code kernels=java}), on 1 or 2 threads. Shapes are llama-3.2-1b's: {@code m=2048}
+ * (attention projections) and {@code m=8192} (FFN gate/up) with {@code k=2048}; {@code n=1} is a decode step,
+ * {@code n=512} a pp512 prompt. Each parameter combination runs in its own fork, so the system property that
+ * selects the kernels is set before the backend loads.
  *
- * <p>Run: {@code java --add-modules jdk.incubator.vector -jar bench/target/benchmarks.jar Matmul}
+ * <p>Run: {@code java --add-modules jdk.incubator.vector -jar bench/target/benchmarks.jar Matmul
+ * -p dtype=Q8_0,Q4_0 -p n=1 -p threads=2}
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -42,7 +48,7 @@ public class MatmulBenchmark {
     public String dtype;
 
     /** Activation rows: 1 is a decode step, larger is prefill. */
-    @Param({"1", "64"})
+    @Param({"1", "512"})
     public int n;
 
     @Param({"2048"})
@@ -50,6 +56,13 @@ public class MatmulBenchmark {
 
     @Param({"2048"})
     public int m;
+
+    /** {@code native} or {@code java}. */
+    @Param({"native", "java"})
+    public String kernels;
+
+    @Param({"2"})
+    public int threads;
 
     private Arena arena;
     private Backend backend;
@@ -59,8 +72,9 @@ public class MatmulBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
+        System.setProperty("isthmus.cpu.native", String.valueOf(kernels.equals("native")));
         arena = Arena.ofShared();
-        backend = Backends.open(BackendOptions.defaults());
+        backend = new CpuBackendProvider().create(new BackendOptions(threads, Map.of()));
         DType t = DType.valueOf(dtype);
         Random random = new Random(42);
         x = Tensor.allocate(arena, DType.F32, n, k);

@@ -13,6 +13,7 @@ import dev.isthmus.api.spi.BackendOptions;
 import dev.isthmus.backend.cpu.format.WeightFormats;
 import dev.isthmus.backend.cpu.kernel.Lanes;
 import dev.isthmus.backend.cpu.memory.HostMemory;
+import dev.isthmus.backend.cpu.natives.NativeCpu;
 import dev.isthmus.backend.cpu.ops.ArgMax;
 import dev.isthmus.backend.cpu.ops.BinaryOps;
 import dev.isthmus.backend.cpu.ops.CopyRows;
@@ -48,11 +49,15 @@ public final class CpuBackend implements Backend {
         this.pool = new WorkerPool(options.effectiveThreads(), "isthmus-cpu-" + INSTANCES.incrementAndGet());
     }
 
-    /** E.g. "Java Vector API, 512-bit preferred species, 2 threads". */
+    /**
+     * E.g. "Java Vector API, 512-bit preferred species, kernels 512-bit (16 float lanes), 2 threads; matmul and
+     * attention: C kernels (AVX-512 VNNI int8, F16C)".
+     */
     static String describeHardware(int threads) {
         return "Java Vector API, " + FloatVector.SPECIES_PREFERRED.vectorBitSize()
                 + "-bit preferred species, kernels " + Lanes.describe() + ", " + threads
-                + (threads == 1 ? " thread" : " threads");
+                + (threads == 1 ? " thread" : " threads") + "; matmul and attention: "
+                + (NativeCpu.enabled() ? NativeCpu.status() : "Java kernels (" + NativeCpu.status() + ")");
     }
 
     /** Number of threads operators run on. */

@@ -74,12 +74,23 @@ class AttentionTest {
     @ParameterizedTest
     @EnumSource(names = {"F32", "F16", "BF16"})
     void pagedGroupedAttentionMatchesTheReference(DType cacheType) {
-        Random random = new Random(11 + cacheType.ordinal());
-        int heads = 4;
-        int kvHeads = 2;
-        int headDim = 16;
+        check(cacheType, 4, 2, 16);
+    }
+
+    /** Llama-3.2-1B's head size and a GQA group of 4 (the native kernel's register-blocked path). */
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "F16"})
+    void llamaShapedGroupsMatchTheReference(DType cacheType) {
+        check(cacheType, 8, 2, 64);
+    }
+
+    private void check(DType cacheType, int heads, int kvHeads, int headDim) {
+        Random random = new Random(11 + cacheType.ordinal() + headDim);
         int blockSize = 4;
-        float[] slopes = {0.5f, 0.25f, 0.125f, 0.0625f};
+        float[] slopes = new float[heads];
+        for (int h = 0; h < heads; h++) {
+            slopes[h] = (float) Math.pow(0.5, h + 1); // 0.5, 0.25, 0.125, ...
+        }
         Case[] cases = {
                 new Case(Attention.causal(headDim), 150, 9),
                 new Case(new Attention(0.3f, false, 0, null, 0f), 70, 5),
@@ -100,8 +111,10 @@ class AttentionTest {
             for (int b = 0; b < blocksB; b++) {
                 tableB[b] = b;
             }
-            int[] querySeq = {0, 1, 0};
-            int[] queryPos = {c.contextA - 1, c.contextB - 1, c.contextA / 2};
+            // a decode row per sequence, one in the middle of A, and a prefill-like run of 7 rows of A
+            int[] querySeq = {0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+            int[] queryPos = {c.contextA - 1, c.contextB - 1, c.contextA / 2, c.contextA - 7, c.contextA - 6,
+                    c.contextA - 5, c.contextA - 4, c.contextA - 3, c.contextA - 2, c.contextA - 1};
             KvLayout layout = new KvLayout(blockSize, new int[][] {tableA, tableB},
                     new int[] {c.contextA, c.contextB}, querySeq, queryPos);
 

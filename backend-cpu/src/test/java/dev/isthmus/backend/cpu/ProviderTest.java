@@ -61,6 +61,16 @@ class ProviderTest {
             b.release(t);
             assertThrows(IllegalStateException.class, () -> t.getFloat(0, 0));
             b.release(t); // twice is harmless
+
+            // large tensors are mapped (zero pages, resident only once touched), with the same guarantees
+            Tensor big = b.allocate(DType.F32, 512, 1024);
+            assertEquals(0, big.segment().address() % 64);
+            assertEquals(0f, big.getFloat(511, 1023));
+            assertEquals(0f, big.getFloat(0, 0));
+            big.setFloat(300, 7, 2.5f);
+            assertEquals(2.5f, big.getFloat(300, 7));
+            b.release(big);
+            assertThrows(IllegalStateException.class, () -> big.getFloat(0, 0));
         }
     }
 

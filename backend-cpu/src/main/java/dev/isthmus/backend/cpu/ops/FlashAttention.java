@@ -82,6 +82,9 @@ public final class FlashAttention {
         }
         checkBlockTables(layout, keys.slots, kCache);
 
+        if (NativeAttention.run(pool, q, kCache, vCache, layout, params, out)) {
+            return;
+        }
         int groupSize = heads / keys.kvHeads;
         int threads = pool.threads();
         int headsPerTask = (long) n * keys.kvHeads >= 2L * threads ? groupSize : 1;

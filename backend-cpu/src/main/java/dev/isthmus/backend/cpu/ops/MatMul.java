@@ -57,6 +57,9 @@ public final class MatMul {
         if (n == 0 || m == 0) {
             return;
         }
+        if (NativeMatMul.run(pool, x, w, out, n, m, k)) {
+            return;
+        }
         long[] xRows = rowOffsets(x, n);
         long[] outRows = rowOffsets(out, n);
         WeightFormat format = WeightFormats.of(w.dtype());

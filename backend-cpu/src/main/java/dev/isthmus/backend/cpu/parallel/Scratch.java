@@ -13,13 +13,18 @@ public final class Scratch {
     public static final int PRIMARY = 0;
     public static final int SECONDARY = 1;
     public static final int TERTIARY = 2;
+    /** Slot of a calling thread's buffer that its workers read during one operator (e.g. quantized activations). */
+    public static final int SHARED = 3;
+    /** A second such slot. */
+    public static final int SHARED2 = 4;
 
     private static final ThreadLocal<Scratch> CURRENT = ThreadLocal.withInitial(Scratch::new);
 
-    private final MemorySegment[] segments = new MemorySegment[3];
+    private final MemorySegment[] segments = new MemorySegment[5];
     private float[] floats = new float[64];
     private float[] moreFloats = new float[64];
     private long[] longs = new long[64];
+    private int[] ints = new int[64];
     private double[] doubles = new double[64];
 
     private Scratch() {
@@ -63,6 +68,14 @@ public final class Scratch {
             doubles = new double[Math.max(length, doubles.length * 2)];
         }
         return doubles;
+    }
+
+    /** An int array of at least {@code length} elements (contents unspecified). */
+    public int[] ints(int length) {
+        if (ints.length < length) {
+            ints = new int[Math.max(length, ints.length * 2)];
+        }
+        return ints;
     }
 
     /** A long array of at least {@code length} elements (contents unspecified). */
