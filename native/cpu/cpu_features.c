@@ -68,5 +68,5 @@ EXPORT int isthmus_cpu_features(void) {
 
 /* ABI version of the library: NativeCpu.java refuses a library of another version. */
 EXPORT int isthmus_cpu_abi_version(void) {
-    return 1;
+    return 2;
 }

@@ -10,7 +10,10 @@ import dev.isthmus.conformance.reference.ReferenceOps;
 
 import java.util.List;
 
-/** MATMUL, DEQUANTIZE and EMBEDDING_LOOKUP over every weight dtype. */
+/**
+ * MATMUL (also through the fused entry points: several weights of one x, and SwiGLU gate/up), DEQUANTIZE and
+ * EMBEDDING_LOOKUP over every weight dtype.
+ */
 final class MatrixCases {
     private MatrixCases() {
     }
@@ -49,6 +52,64 @@ final class MatrixCases {
         list.add(Op.MATMUL, t, "view_n5_m9_k" + k, matmulBody(t, new long[] {5}, 9, k, true));
         // x as [2, 3, k]: six rows seen through Tensor.rows().
         list.add(Op.MATMUL, t, "x3d_2x3_m11_k" + k, matmulBody(t, new long[] {2, 3}, 11, k, false));
+        // the fused entry points: Q, K, V of one x (decode and batch), SwiGLU gate/up (decode and batch)
+        int kf = b == 1 ? 40 : b == 32 ? 96 : 512;
+        for (int n : new int[] {1, 7}) {
+            list.add(Op.MATMUL, t, "qkv_n" + n + "_m48+16+16_k" + kf, matmulAllBody(t, n, new int[] {48, 16, 16}, kf));
+            list.add(Op.MATMUL, t, "swiglu_n" + n + "_m70_k" + kf, matmulSwigluBody(t, n, 70, kf));
+        }
+    }
+
+    private static CaseBody matmulAllBody(DType t, int n, int[] ms, int k) {
+        return (ws, r) -> {
+            float[] xf = Data.uniform(r, n * k, -1, 1);
+            Tensor x = ws.input("x", DType.F32, Data.f32(xf), n, k);
+            Tensor[] weights = new Tensor[ms.length];
+            Tensor[] outs = new Tensor[ms.length];
+            double[][][] refs = new double[ms.length][][];
+            int total = 0;
+            for (int i = 0; i < ms.length; i++) {
+                byte[] wb = Data.randomWeights(t, r, ms[i], k);
+                refs[i] = ReferenceOps.matmul(Data.rows(xf, k), Dequant.matrix(t, wb, 0, ms[i], k));
+                weights[i] = ws.input("w" + i, t, wb, ms[i], k);
+                outs[i] = ws.output("out" + i, DType.F32, n, ms[i]);
+                total += ms[i];
+            }
+            ws.backend().matmul(x, weights, outs);
+            ws.verify();
+            double[] expected = new double[n * total];
+            double[] actual = new double[n * total];
+            int col = 0;
+            for (int i = 0; i < ms.length; i++) {
+                double[] got = ws.read(outs[i]);
+                for (int j = 0; j < n; j++) {
+                    for (int c = 0; c < ms[i]; c++) {
+                        expected[j * total + col + c] = refs[i][j][c];
+                        actual[j * total + col + c] = got[j * ms[i] + c];
+                    }
+                }
+                col += ms[i];
+            }
+            return Outcome.compare("[out0 out1 out2]", expected, actual, total);
+        };
+    }
+
+    private static CaseBody matmulSwigluBody(DType t, int n, int m, int k) {
+        return (ws, r) -> {
+            float[] xf = Data.uniform(r, n * k, -1, 1);
+            byte[] gb = Data.randomWeights(t, r, m, k);
+            byte[] ub = Data.randomWeights(t, r, m, k);
+            double[][] ref = ReferenceOps.swiglu(ReferenceOps.matmul(Data.rows(xf, k), Dequant.matrix(t, gb, 0, m, k)),
+                    ReferenceOps.matmul(Data.rows(xf, k), Dequant.matrix(t, ub, 0, m, k)));
+            Tensor x = ws.input("x", DType.F32, Data.f32(xf), n, k);
+            Tensor gate = ws.input("gate", t, gb, m, k);
+            Tensor up = ws.input("up", t, ub, m, k);
+            Tensor out = ws.output("out", DType.F32, n, m);
+            Tensor upOut = ws.output("upOut", DType.F32, n, m);
+            ws.backend().matmulSwiglu(x, gate, up, out, upOut);
+            ws.verify();
+            return Outcome.compare("out", Data.flatten(ref), ws.read(out), m);
+        };
     }
 
     private static CaseBody matmulBody(DType t, long[] lead, int m, int k, boolean views) {

@@ -101,8 +101,13 @@ class BrokenKernelTest {
                 continue;
             }
             assertEquals(CaseResult.Status.FAIL, r.status(), r::toString);
-            // (1.05 - 1)² = 2.5e-3, five times the threshold.
-            assertEquals(2.5e-3, r.nmse(), 2e-4, r::toString);
+            if (r.name().contains("/swiglu_")) {
+                // silu(1.05 g) * 1.05 u: more than the products' own error
+                assertTrue(r.nmse() > 2.5e-3, r::toString);
+            } else {
+                // (1.05 - 1)² = 2.5e-3, five times the threshold.
+                assertEquals(2.5e-3, r.nmse(), 2e-4, r::toString);
+            }
             assertTrue(r.message().contains("NMSE"), r::toString);
         }
     }

@@ -147,6 +147,29 @@ public final class FallbackBackend implements Backend {
     }
 
     @Override
+    public void matmul(Tensor x, Tensor[] weights, Tensor[] outs) {
+        boolean allOnPrimary = true;
+        for (Tensor w : weights) {
+            allOnPrimary &= onPrimary(Op.MATMUL, w.dtype());
+        }
+        if (allOnPrimary) {
+            primary.matmul(x, weights, outs);
+        } else {
+            Backend.super.matmul(x, weights, outs);
+        }
+    }
+
+    @Override
+    public void matmulSwiglu(Tensor x, Tensor gate, Tensor up, Tensor out, Tensor upOut) {
+        if (onPrimary(Op.MATMUL, gate.dtype()) && onPrimary(Op.MATMUL, up.dtype())
+                && onPrimary(Op.SWIGLU, DType.F32)) {
+            primary.matmulSwiglu(x, gate, up, out, upOut);
+        } else {
+            Backend.super.matmulSwiglu(x, gate, up, out, upOut);
+        }
+    }
+
+    @Override
     public void dequantize(Tensor src, Tensor dst) {
         if (onPrimary(Op.DEQUANTIZE, src.dtype())) {
             primary.dequantize(src, dst);

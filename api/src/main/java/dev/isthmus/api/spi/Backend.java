@@ -59,6 +59,42 @@ public interface Backend extends AutoCloseable {
      */
     void matmul(Tensor x, Tensor w, Tensor out);
 
+    /**
+     * Several products of the same activations, {@code outs[i] = x · weights[i]ᵀ} (e.g. the Q, K and V
+     * projections). A backend may quantize or convert {@code x} once and run all the products in one pass; the
+     * default runs {@link #matmul} for each.
+     *
+     * @param x       F32 activations {@code [n, k]}
+     * @param weights weights {@code [m_i, k]}
+     * @param outs    F32 {@code [n, m_i]}, one per weight; must not alias {@code x} or each other
+     */
+    default void matmul(Tensor x, Tensor[] weights, Tensor[] outs) {
+        if (weights.length != outs.length) {
+            throw new IllegalArgumentException("matmul: " + weights.length + " weights but " + outs.length
+                    + " outputs");
+        }
+        for (int i = 0; i < weights.length; i++) {
+            matmul(x, weights[i], outs[i]);
+        }
+    }
+
+    /**
+     * The SwiGLU feed-forward input {@code out = silu(x · gateᵀ) * (x · upᵀ)}. A backend may fuse the two
+     * products and the activation; the default runs {@link #matmul} twice and {@link #swiglu}.
+     *
+     * @param x     F32 activations {@code [n, k]}
+     * @param gate  weights {@code [m, k]}
+     * @param up    weights {@code [m, k]}
+     * @param out   F32 {@code [n, m]}; must not alias {@code x}
+     * @param upOut F32 {@code [n, m]} scratch for {@code x · upᵀ} (its contents afterwards are unspecified);
+     *              must not alias {@code x} or {@code out}
+     */
+    default void matmulSwiglu(Tensor x, Tensor gate, Tensor up, Tensor out, Tensor upOut) {
+        matmul(x, gate, out);
+        matmul(x, up, upOut);
+        swiglu(out, upOut, out);
+    }
+
     /** Converts {@code src} (any supported dtype) to F32 {@code dst} of the same shape. */
     void dequantize(Tensor src, Tensor dst);
 

@@ -122,6 +122,16 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void matmul(Tensor x, Tensor[] weights, Tensor[] outs) {
+        MatMul.runAll(pool, x, weights, outs);
+    }
+
+    @Override
+    public void matmulSwiglu(Tensor x, Tensor gate, Tensor up, Tensor out, Tensor upOut) {
+        MatMul.runSwiglu(pool, x, gate, up, out, upOut);
+    }
+
+    @Override
     public void dequantize(Tensor src, Tensor dst) {
         Dequantize.run(pool, src, dst);
     }

@@ -39,6 +39,9 @@ public final class Transformer implements AutoCloseable {
 
     private record Layer(Tensor attnNorm, Tensor wq, Tensor wk, Tensor wv, Tensor bq, Tensor bk, Tensor bv, Tensor wo,
                          Tensor ffnNorm, Tensor w1, Tensor w3, Tensor w2) {
+        Tensor[] wqkv() {
+            return new Tensor[] {wq, wk, wv};
+        }
     }
 
     private Transformer(ModelConfig config, Backend backend, ModelFile file) {
@@ -115,6 +118,7 @@ public final class Transformer implements AutoCloseable {
         Tensor x = this.x.slice(0, n), xb = this.xb.slice(0, n), xb2 = this.xb2.slice(0, n);
         Tensor q = this.q.slice(0, n), k = this.k.slice(0, n), v = this.v.slice(0, n), att = this.att.slice(0, n);
         Tensor hb = this.hb.slice(0, n), hb2 = this.hb2.slice(0, n);
+        Tensor[] qkv = {q, k, v};
         Tensor qHeads = q.reshape(n, config.heads(), config.headDim());
         Tensor kHeads = k.reshape(n, config.kvHeads(), config.headDim());
         Tensor attHeads = att.reshape(n, config.heads(), config.headDim());
@@ -126,9 +130,10 @@ public final class Transformer implements AutoCloseable {
         for (int l = 0; l < layers.length; l++) {
             Layer layer = layers[l];
             backend.rmsNorm(x, layer.attnNorm, eps, xb);
-            projection(xb, layer.wq, layer.bq, q);
-            projection(xb, layer.wk, layer.bk, k);
-            projection(xb, layer.wv, layer.bv, v);
+            backend.matmul(xb, layer.wqkv(), qkv);
+            addBias(q, layer.bq);
+            addBias(k, layer.bk);
+            addBias(v, layer.bv);
             backend.rope(qHeads, batch.positions(), rope);
             backend.rope(kHeads, batch.positions(), rope);
             backend.copyRows(k, cache.keyRows(l), slots);
@@ -138,9 +143,7 @@ public final class Transformer implements AutoCloseable {
             backend.add(x, xb2, x);
 
             backend.rmsNorm(x, layer.ffnNorm, eps, xb);
-            backend.matmul(xb, layer.w1, hb);
-            backend.matmul(xb, layer.w3, hb2);
-            backend.swiglu(hb, hb2, hb);
+            backend.matmulSwiglu(xb, layer.w1, layer.w3, hb, hb2);
             backend.matmul(hb, layer.w2, xb2);
             backend.add(x, xb2, x);
         }
@@ -154,8 +157,7 @@ public final class Transformer implements AutoCloseable {
         return out;
     }
 
-    private void projection(Tensor in, Tensor w, Tensor bias, Tensor out) {
-        backend.matmul(in, w, out);
+    private void addBias(Tensor out, Tensor bias) {
         if (bias != null) {
             backend.add(out, bias, out);
         }

@@ -36,7 +36,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class NativeCpu {
     /** Feature bits of {@code isthmus_cpu_features}. */
     static final int F_AVX512 = 1, F_VNNI = 2, F_AMX_INT8 = 4, F_AVX512_BF16 = 8;
-    private static final int ABI_VERSION = 1;
+    private static final int ABI_VERSION = 2;
     /** dtype codes of the C side. */
     public static final int DT_F16 = 1, DT_Q8_0 = 2, DT_Q4_0 = 3, DT_Q4_K = 4, DT_Q6_K = 5;
 
@@ -45,6 +45,7 @@ public final class NativeCpu {
     private static final String STATUS;
     private static final MethodHandle QUANTIZE;
     private static final MethodHandle MATMUL;
+    private static final MethodHandle MATMUL_SWIGLU;
     private static final MethodHandle QUANT_ROW_BYTES;
     private static final MethodHandle SCRATCH_BYTES;
     private static final MethodHandle ATTENTION;
@@ -53,7 +54,7 @@ public final class NativeCpu {
     static {
         boolean enabled = false;
         String status;
-        MethodHandle quantize = null, matmul = null, rowBytes = null, scratch = null, attention = null,
+        MethodHandle quantize = null, matmul = null, matmulSwiglu = null, rowBytes = null, scratch = null, attention = null,
                 attentionScratch = null;
         try {
             if (!Boolean.parseBoolean(System.getProperty("isthmus.cpu.native", "true").trim())) {
@@ -83,6 +84,10 @@ public final class NativeCpu {
                                 FunctionDescriptor.ofVoid(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG,
                                         JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG,
                                         JAVA_LONG), critical);
+                        matmulSwiglu = linker.downcallHandle(lookup.findOrThrow("isthmus_matmul_swiglu"),
+                                FunctionDescriptor.ofVoid(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT,
+                                        JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG,
+                                        JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG), critical);
                         rowBytes = linker.downcallHandle(lookup.findOrThrow("isthmus_quant_row_bytes"),
                                 FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_INT), critical);
                         scratch = linker.downcallHandle(lookup.findOrThrow("isthmus_matmul_scratch_bytes"),
@@ -108,6 +113,7 @@ public final class NativeCpu {
         STATUS = status;
         QUANTIZE = quantize;
         MATMUL = matmul;
+        MATMUL_SWIGLU = matmulSwiglu;
         QUANT_ROW_BYTES = rowBytes;
         SCRATCH_BYTES = scratch;
         ATTENTION = attention;
@@ -178,6 +184,19 @@ public final class NativeCpu {
                               int k, long out, long os, long scratch) {
         try {
             MATMUL.invokeExact(code, w, ws, r0, r1, xq, xqs, xf, xfs, n, k, out, os, scratch);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code out[j, r] = silu(x[j] · gate[r]) * (x[j] · up[r])} for weight rows {@code [r0, r1)}, {@code upOut}
+     * holding intermediate products; see kernels_avx512.c.
+     */
+    public static void matmulSwiglu(int code, long gate, long up, long ws, int r0, int r1, long xq, long xqs, long xf,
+                                    long xfs, int n, int k, long out, long os, long upOut, long us, long scratch) {
+        try {
+            MATMUL_SWIGLU.invokeExact(code, gate, up, ws, r0, r1, xq, xqs, xf, xfs, n, k, out, os, upOut, us, scratch);
         } catch (Throwable t) {
             throw rethrow(t);
         }

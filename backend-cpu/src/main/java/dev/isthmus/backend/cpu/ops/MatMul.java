@@ -36,6 +36,59 @@ public final class MatMul {
     }
 
     public static void run(WorkerPool pool, Tensor x, Tensor w, Tensor out) {
+        check(x, w, out);
+        if (x.rows() == 0 || w.rows() == 0) {
+            return;
+        }
+        if (NativeMatMul.run(pool, x, w, out)) {
+            return;
+        }
+        runJava(pool, x, w, out);
+    }
+
+    /** {@code outs[i] = x · weights[i]ᵀ} for every i, in one pass where the C kernels take all the weights. */
+    public static void runAll(WorkerPool pool, Tensor x, Tensor[] weights, Tensor[] outs) {
+        if (weights.length != outs.length) {
+            throw Check.fail(OP, weights.length + " weights but " + outs.length + " outputs");
+        }
+        for (int i = 0; i < weights.length; i++) {
+            check(x, weights[i], outs[i]);
+            for (int j = 0; j < i; j++) {
+                Check.disjoint(OP, "outs[" + i + "]", outs[i], "outs[" + j + "]", outs[j]);
+            }
+        }
+        if (x.rows() == 0 || NativeMatMul.runAll(pool, x, weights, outs)) {
+            return;
+        }
+        for (int i = 0; i < weights.length; i++) {
+            run(pool, x, weights[i], outs[i]);
+        }
+    }
+
+    /**
+     * {@code out = silu(x · gateᵀ) * (x · upᵀ)}; {@code upOut} (the shape of {@code out}) receives intermediate
+     * products.
+     */
+    public static void runSwiglu(WorkerPool pool, Tensor x, Tensor gate, Tensor up, Tensor out, Tensor upOut) {
+        check(x, gate, out);
+        check(x, up, upOut);
+        if (gate.rows() != up.rows()) {
+            throw Check.fail(OP, "gate " + Check.describe(gate) + " and up " + Check.describe(up)
+                    + " must have the same rows");
+        }
+        Check.disjoint(OP, "out", out, "upOut", upOut);
+        if (x.rows() == 0 || gate.rows() == 0) {
+            return;
+        }
+        if (NativeMatMul.runSwiglu(pool, x, gate, up, out, upOut)) {
+            return;
+        }
+        run(pool, x, gate, out);
+        run(pool, x, up, upOut);
+        SwiGlu.run(pool, out, upOut, out);
+    }
+
+    private static void check(Tensor x, Tensor w, Tensor out) {
         Check.operand(OP, "x", x, DType.F32);
         Check.operand(OP, "w", w);
         Check.operand(OP, "out", out, DType.F32);
@@ -50,16 +103,12 @@ public final class MatMul {
                     + "] for x " + Check.describe(x) + " and w " + Check.describe(w));
         }
         Check.disjoint(OP, "out", out, "x", x);
+    }
 
+    private static void runJava(WorkerPool pool, Tensor x, Tensor w, Tensor out) {
         int n = (int) x.rows();
-        int m = (int) w.rows();
         int k = (int) x.cols();
-        if (n == 0 || m == 0) {
-            return;
-        }
-        if (NativeMatMul.run(pool, x, w, out, n, m, k)) {
-            return;
-        }
+        int m = (int) w.rows();
         long[] xRows = rowOffsets(x, n);
         long[] outRows = rowOffsets(out, n);
         WeightFormat format = WeightFormats.of(w.dtype());

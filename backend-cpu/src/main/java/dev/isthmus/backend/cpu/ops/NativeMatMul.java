@@ -12,66 +12,150 @@ import dev.isthmus.backend.cpu.parallel.WorkerPool;
  * {@link Scratch#SHARED} buffer that every worker then reads), and the weight rows are split into tiles of 16
  * over the worker pool, one downcall per chunk of tiles.
  *
+ * <p>Several weights multiplied by the same activations (the Q, K and V projections) are one call: one
+ * quantization, and one parallel pass over the tiles of all of them, so the small K and V matrices do not each
+ * pay a dispatch and a ragged end. The SwiGLU gate and up products are one call too, with the activation applied
+ * by the thread that computed each output.
+ *
  * <p>The job object is reused per calling thread (the caller waits for its job), so a call allocates nothing.
  */
 final class NativeMatMul implements RangeBody {
     static final int TILE = 16;
     /** From this many activation rows on, the C side multiplies tiles instead of fused dot products. */
     static final int SMALL_N = 4;
+    static final int MAX_PARTS = 3;
     /** Multiply-adds below which a chunk is not worth handing to another thread. */
     private static final long MIN_CHUNK_WORK = 1 << 16;
     private static final ThreadLocal<NativeMatMul> JOBS = ThreadLocal.withInitial(NativeMatMul::new);
 
     private boolean quantizing;
-    private int code, kind, n, m, k;
-    private long w, ws, x, xs, xq, xqs, out, os, scratchBytes;
+    private boolean swiglu;
+    private int kind, n, k, parts;
+    private long x, xs, xq, xqs, scratchBytes;
+    private long up, upOut, us;
+    private final int[] code = new int[MAX_PARTS];
+    private final int[] m = new int[MAX_PARTS];
+    /** Tile index where part i starts; tileStart[parts] is the total. */
+    private final int[] tileStart = new int[MAX_PARTS + 1];
+    private final long[] w = new long[MAX_PARTS];
+    private final long[] ws = new long[MAX_PARTS];
+    private final long[] out = new long[MAX_PARTS];
+    private final long[] os = new long[MAX_PARTS];
 
     private NativeMatMul() {
     }
 
-    /** Runs the product natively and returns true, or returns false (nothing done) for the Java kernels. */
-    static boolean run(WorkerPool pool, Tensor xT, Tensor wT, Tensor outT, int n, int m, int k) {
-        if (!NativeCpu.enabled()) {
-            return false;
-        }
-        int code = NativeCpu.dtypeCode(wT.dtype());
-        if (code == 0 || !xT.segment().isNative() || !wT.segment().isNative() || !outT.segment().isNative()) {
-            return false;
-        }
-        long ws = uniformStride(wT, m);
-        long xs = uniformStride(xT, n);
-        long os = uniformStride(outT, n);
-        if (ws < 0 || xs < 0 || os < 0) {
-            return false;
-        }
+    /** Runs {@code out = x · wᵀ} natively and returns true, or returns false (nothing done) for the Java kernels. */
+    static boolean run(WorkerPool pool, Tensor xT, Tensor wT, Tensor outT) {
         NativeMatMul job = JOBS.get();
-        job.code = code;
-        int kind = NativeCpu.quantKind(code);
-        // fewer than SMALL_N rows run fused dot products, which read the decode extension of kind 0
-        job.kind = kind < 0 ? kind : kind | (n < SMALL_N ? 16 : 0);
-        job.n = n;
-        job.m = m;
-        job.k = k;
-        job.w = wT.segment().address() + wT.rowOffset(0);
-        job.ws = ws;
-        job.x = xT.segment().address() + xT.rowOffset(0);
-        job.xs = xs;
-        job.out = outT.segment().address() + outT.rowOffset(0);
-        job.os = os;
-        job.scratchBytes = NativeCpu.scratchBytes(code, k);
-        if (job.kind >= 0) {
-            job.xqs = NativeCpu.quantRowBytes(job.kind, k);
-            job.xq = Scratch.current().segment(Scratch.SHARED, job.xqs * n).address();
-            job.quantizing = true;
-            pool.parallelFor(n, Math.max(1, (1 << 15) / k), job);
-        } else {
-            job.xq = 0;
-            job.xqs = 0;
+        if (!job.prepare(xT, 1) || !job.addPart(0, wT, outT)) {
+            return false;
         }
-        job.quantizing = false;
-        int tiles = (m + TILE - 1) / TILE;
-        pool.parallelFor(tiles, (int) Math.max(1, MIN_CHUNK_WORK / ((long) TILE * k * n)), job);
+        job.execute(pool);
         return true;
+    }
+
+    /**
+     * Runs {@code outs[i] = x · weights[i]ᵀ} for all i natively and returns true, or returns false (nothing done)
+     * unless the C kernels take every weight with one kind of quantized activations.
+     */
+    static boolean runAll(WorkerPool pool, Tensor xT, Tensor[] weights, Tensor[] outs) {
+        NativeMatMul job = JOBS.get();
+        if (weights.length > MAX_PARTS || !job.prepare(xT, weights.length)) {
+            return false;
+        }
+        for (int i = 0; i < weights.length; i++) {
+            if (!job.addPart(i, weights[i], outs[i])) {
+                return false;
+            }
+        }
+        job.execute(pool);
+        return true;
+    }
+
+    /**
+     * Runs {@code out = silu(x · gateᵀ) * (x · upᵀ)} natively ({@code upOut} receives intermediate products) and
+     * returns true, or returns false (nothing done) for the Java kernels.
+     */
+    static boolean runSwiglu(WorkerPool pool, Tensor xT, Tensor gate, Tensor upT, Tensor outT, Tensor upOutT) {
+        NativeMatMul job = JOBS.get();
+        if (gate.dtype() != upT.dtype() || !job.prepare(xT, 1) || !job.addPart(0, gate, outT)) {
+            return false;
+        }
+        long upStride = uniformStride(upT, job.m[0]);
+        long upOutStride = uniformStride(upOutT, job.n);
+        if (upStride != job.ws[0] || upOutStride < 0 || !upT.segment().isNative() || !upOutT.segment().isNative()) {
+            return false;
+        }
+        job.swiglu = true;
+        job.up = upT.segment().address() + upT.rowOffset(0);
+        job.upOut = upOutT.segment().address() + upOutT.rowOffset(0);
+        job.us = upOutStride;
+        job.execute(pool);
+        return true;
+    }
+
+    private boolean prepare(Tensor xT, int partCount) {
+        if (!NativeCpu.enabled() || !xT.segment().isNative()) {
+            return false;
+        }
+        n = (int) xT.rows();
+        k = (int) xT.cols();
+        xs = uniformStride(xT, n);
+        if (xs < 0) {
+            return false;
+        }
+        x = xT.segment().address() + xT.rowOffset(0);
+        parts = partCount;
+        swiglu = false;
+        tileStart[0] = 0;
+        return true;
+    }
+
+    private boolean addPart(int i, Tensor wT, Tensor outT) {
+        int c = NativeCpu.dtypeCode(wT.dtype());
+        if (c == 0 || !wT.segment().isNative() || !outT.segment().isNative()) {
+            return false;
+        }
+        int rows = (int) wT.rows();
+        long wStride = uniformStride(wT, rows);
+        long outStride = uniformStride(outT, n);
+        if (wStride < 0 || outStride < 0) {
+            return false;
+        }
+        // fewer than SMALL_N rows run fused dot products, which read the decode extension of kind 0
+        int partKind = NativeCpu.quantKind(c);
+        partKind = partKind < 0 ? partKind : partKind | (n < SMALL_N ? 16 : 0);
+        if (i == 0) {
+            kind = partKind;
+            scratchBytes = 0;
+        } else if (partKind != kind) {
+            return false;
+        }
+        code[i] = c;
+        m[i] = rows;
+        w[i] = wT.segment().address() + wT.rowOffset(0);
+        ws[i] = wStride;
+        out[i] = outT.segment().address() + outT.rowOffset(0);
+        os[i] = outStride;
+        tileStart[i + 1] = tileStart[i] + (rows + TILE - 1) / TILE;
+        scratchBytes = Math.max(scratchBytes, NativeCpu.scratchBytes(c, k));
+        return true;
+    }
+
+    private void execute(WorkerPool pool) {
+        if (kind >= 0) {
+            xqs = NativeCpu.quantRowBytes(kind, k);
+            xq = Scratch.current().segment(Scratch.SHARED, xqs * n).address();
+            quantizing = true;
+            pool.parallelFor(n, Math.max(1, (1 << 15) / k), this);
+        } else {
+            xq = 0;
+            xqs = 0;
+        }
+        quantizing = false;
+        long tileWork = (long) TILE * k * n * (swiglu ? 2 : 1);
+        pool.parallelFor(tileStart[parts], (int) Math.max(1, MIN_CHUNK_WORK / tileWork), this);
     }
 
     /** Byte stride between consecutive rows, or -1 if the rows are not evenly spaced. */
@@ -99,6 +183,21 @@ final class NativeMatMul implements RangeBody {
             return;
         }
         long scratch = Scratch.current().segment(Scratch.PRIMARY, scratchBytes).address();
-        NativeCpu.matmul(code, w, ws, from * TILE, Math.min(m, to * TILE), xq, xqs, x, xs, n, k, out, os, scratch);
+        // a chunk of tiles may span parts: one downcall per part it touches
+        for (int i = 0; i < parts && from < to; i++) {
+            int lo = Math.max(from, tileStart[i]);
+            int hi = Math.min(to, tileStart[i + 1]);
+            if (lo >= hi) {
+                continue;
+            }
+            int r0 = (lo - tileStart[i]) * TILE;
+            int r1 = Math.min(m[i], (hi - tileStart[i]) * TILE);
+            if (swiglu) {
+                NativeCpu.matmulSwiglu(code[i], w[i], up, ws[i], r0, r1, xq, xqs, x, xs, n, k, out[i], os[i], upOut,
+                        us, scratch);
+            } else {
+                NativeCpu.matmul(code[i], w[i], ws[i], r0, r1, xq, xqs, x, xs, n, k, out[i], os[i], scratch);
+            }
+        }
     }
 }
