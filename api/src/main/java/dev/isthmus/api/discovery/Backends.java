@@ -37,13 +37,16 @@ public final class Backends {
 
     /** Every provider on the class path with its probe, highest priority first. */
     public static List<Candidate> candidates() {
-        List<Candidate> list = new ArrayList<>();
+        return providers().stream().map(p -> new Candidate(p, safeProbe(p))).toList();
+    }
+
+    /** Every provider on the class path, highest priority first, not probed. */
+    private static List<BackendProvider> providers() {
+        List<BackendProvider> list = new ArrayList<>();
         for (ServiceLoader.Provider<BackendProvider> p : ServiceLoader.load(BackendProvider.class).stream().toList()) {
-            BackendProvider provider = p.get();
-            list.add(new Candidate(provider, safeProbe(provider)));
+            list.add(p.get());
         }
-        list.sort(Comparator.comparingInt((Candidate c) -> c.provider().priority()).reversed()
-                .thenComparing(Candidate::name));
+        list.sort(Comparator.comparingInt(BackendProvider::priority).reversed().thenComparing(BackendProvider::name));
         return list;
     }
 
@@ -77,20 +80,26 @@ public final class Backends {
      *                                     its probe's reason if it is unavailable
      */
     public static Candidate select(String name) {
-        List<Candidate> all = candidates();
+        // Probe only what the choice needs: a probe may load a native library (and keep its pages resident).
+        List<BackendProvider> all = providers();
         if (name == null) {
-            return all.stream().filter(c -> c.availability().available()).findFirst()
-                    .orElseThrow(() -> new BackendUnavailableException(
-                            "no backend is available: " + describe(all)));
+            for (BackendProvider p : all) {
+                Availability a = safeProbe(p);
+                if (a.available()) {
+                    return new Candidate(p, a);
+                }
+            }
+            throw new BackendUnavailableException("no backend is available: " + describe(candidates()));
         }
-        Candidate c = all.stream().filter(x -> x.name().equalsIgnoreCase(name)).findFirst()
+        BackendProvider provider = all.stream().filter(p -> p.name().equalsIgnoreCase(name)).findFirst()
                 .orElseThrow(() -> new BackendUnavailableException(
-                        "unknown backend '" + name + "'; known backends: " + describe(all)));
-        if (!c.availability().available()) {
+                        "unknown backend '" + name + "'; known backends: " + describe(candidates())));
+        Availability a = safeProbe(provider);
+        if (!a.available()) {
             throw new BackendUnavailableException(
-                    "backend '" + c.name() + "' is unavailable: " + c.availability().detail());
+                    "backend '" + provider.name() + "' is unavailable: " + a.detail());
         }
-        return c;
+        return new Candidate(provider, a);
     }
 
     /** Creates the backend chosen by {@link #select()}. */
