@@ -36,7 +36,14 @@ enum { DT_F16 = 1, DT_Q8_0 = 2, DT_Q4_0 = 3, DT_Q4_K = 4, DT_Q6_K = 5 };
 #ifndef PREFETCH_BYTES
 #define PREFETCH_BYTES 4096 /* decode kernels prefetch the weights this far ahead (measured: +30-50 % from DRAM) */
 #endif
-#define SMALL_N 4 /* below this many activation rows, fused dot products */
+/*
+ * Below this many activation rows, fused dot products instead of tiles (mirrored in NativeMatMul.java): for
+ * Q8_0, Q4_0 and F16 up to 15 rows share each decoded weight block (verification of speculative proposals,
+ * batched decoding of several sequences); the K-quants switch at 4.
+ */
+#define SMALL_N 16
+#define SMALL_N_KQUANT 4
+#define MAX_NJ 8 /* activation rows per pass of the multi-row dot products */
 
 INLINE float fp16(const uint8_t *p) {
     uint16_t h;
@@ -219,15 +226,18 @@ EXPORT void isthmus_quantize(int kind, const uint8_t *x, int64_t xs, int r0, int
  * vpdpbusd starts from init = -offset * sum(x) of each block (precomputed with the activations), so the integer
  * result is exact. The two F16 scales come from one 64-byte load and one vpermw.
  */
+/* vpermw index: word 0 (scale of a Q8_0 block) to lanes 0-7, word 17 (byte 34: the next block's) to lanes 8-15 */
+#define Q8_0_PAIR_SCALES                                                                                          \
+    _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 17, 17, 17, 17, 17, 17, 17, 17, 0, 0, 0, 0, 0, \
+                     0, 0, 0)
+
 static float dot_q8_0(const uint8_t *w, const uint8_t *xrow, int k) {
     int nb = k / 32;
     const int8_t *xq = (const int8_t *) xrow;
     const float *xd = (const float *) (xrow + k);
     const uint8_t *ext = xrow + ext0_offset(k);
     const __m512i flip = _mm512_set1_epi8((char) 0x80);
-    /* word 0 (scale of the first block) to lanes 0-7, word 17 (byte 34: the second block's) to lanes 8-15 */
-    const __m512i scaleIdx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                              17, 17, 17, 17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
+        const __m512i scaleIdx = Q8_0_PAIR_SCALES;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int p = 0;
     for (; 2 * p + 4 <= nb; p += 2) {
@@ -452,8 +462,7 @@ static void dot4_q8_0(const uint8_t *const *wr, const uint8_t *xrow, int k, floa
     const int8_t *xq = (const int8_t *) xrow;
     const uint8_t *ext = xrow + ext0_offset(k);
     const __m512i flip = _mm512_set1_epi8((char) 0x80);
-    const __m512i scaleIdx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                              17, 17, 17, 17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i scaleIdx = Q8_0_PAIR_SCALES;
     __m512 acc[STREAMS];
     for (int s = 0; s < STREAMS; s++) {
         acc[s] = _mm512_setzero_ps();
@@ -535,6 +544,135 @@ static float last_block(int dtype, const uint8_t *wrow, const uint8_t *xrow, int
     __m256i q0 = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v0, 4), v0), _mm256_set1_epi8(0x0F));
     __m256i d0 = _mm256_dpbusd_epi32(zero, q0, _mm256_loadu_si256((const __m256i *) (xq + 32 * b)));
     return fp16(w0) * xd[b] * (hsum256(_mm256_cvtepi32_ps(d0)) - 8.0f * xsum[b]);
+}
+
+/*
+ * Multi-row dot products: one weight row against nj <= MAX_NJ activation rows, each weight block decoded once
+ * and used nj times (the single-row kernels decode it per activation row). NJ is a compile-time constant in
+ * each instantiation so the accumulators stay in registers.
+ */
+INLINE void dotn_q8_0_impl(const uint8_t *w, const uint8_t *xq, int64_t xqs, int k, float *res, const int NJ) {
+    int pairs = k / 64;
+    int64_t ext = ext0_offset(k);
+    const __m512i flip = _mm512_set1_epi8((char) 0x80);
+    const __m512i scaleIdx = Q8_0_PAIR_SCALES;
+    __m512 acc[MAX_NJ];
+    for (int j = 0; j < NJ; j++) {
+        acc[j] = _mm512_setzero_ps();
+    }
+    for (int p = 0; p < pairs; p++) {
+        const uint8_t *a = w + 68 * p;
+        _mm_prefetch((const char *) (a + PREFETCH_BYTES), _MM_HINT_T0);
+        __m512i wa = _mm512_xor_si512(flip, _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) (a + 2))),
+                _mm256_loadu_si256((const __m256i *) (a + 36)), 1));
+        __m512 sw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(scaleIdx, _mm512_loadu_si512(a))));
+        for (int j = 0; j < NJ; j++) {
+            const uint8_t *xr = xq + j * xqs;
+            const uint8_t *e = xr + ext + 320 * p;
+            __m512i d = _mm512_dpbusd_epi32(_mm512_loadu_si512(e + 64), wa, _mm512_loadu_si512(xr + 64 * p));
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sw, _mm512_loadu_ps((const float *) (e + 128))),
+                                     acc[j]);
+        }
+    }
+    for (int j = 0; j < NJ; j++) {
+        res[j] = _mm512_reduce_add_ps(acc[j]);
+    }
+}
+
+INLINE void dotn_q4_0_impl(const uint8_t *w, const uint8_t *xq, int64_t xqs, int k, float *res, const int NJ) {
+    int pairs = k / 64;
+    int64_t ext = ext0_offset(k) + 192;
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __m256i scaleIdx = _mm256_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
+    __m256 acc[MAX_NJ];
+    for (int j = 0; j < NJ; j++) {
+        acc[j] = _mm256_setzero_ps();
+    }
+    for (int p = 0; p < pairs; p++) {
+        const uint8_t *a = w + 36 * p;
+        if ((p & 1) == 0) {
+            _mm_prefetch((const char *) (a + PREFETCH_BYTES), _MM_HINT_T0);
+        }
+        __m256i ya = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *) (a + 2))),
+                                             _mm_loadu_si128((const __m128i *) (a + 20)), 1);
+        __m256i lo = _mm256_and_si256(ya, low), hi = _mm256_and_si256(_mm256_srli_epi16(ya, 4), low);
+        __m256 sw = _mm256_cvtph_ps(_mm256_castsi256_si128(
+                _mm256_permutexvar_epi16(scaleIdx, _mm256_loadu_si256((const __m256i *) a))));
+        for (int j = 0; j < NJ; j++) {
+            const uint8_t *e = xq + j * xqs + ext + 320 * p;
+            __m256i d = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *) (e + 64)), lo,
+                                            _mm256_loadu_si256((const __m256i *) e));
+            d = _mm256_dpbusd_epi32(d, hi, _mm256_loadu_si256((const __m256i *) (e + 32)));
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(sw, _mm256_loadu_ps((const float *) (e + 96))),
+                                     acc[j]);
+        }
+    }
+    for (int j = 0; j < NJ; j++) {
+        res[j] = hsum256(acc[j]);
+    }
+}
+
+INLINE void dotn_f16_impl(const uint8_t *w, const uint8_t *xf, int64_t xfs, int k, float *res, const int NJ) {
+    const uint16_t *h = (const uint16_t *) w;
+    __m512 acc[MAX_NJ];
+    for (int j = 0; j < NJ; j++) {
+        acc[j] = _mm512_setzero_ps();
+    }
+    int i = 0;
+    for (; i + 16 <= k; i += 16) {
+        if ((i & 31) == 0) {
+            _mm_prefetch((const char *) (h + i) + PREFETCH_BYTES, _MM_HINT_T0);
+        }
+        __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + i)));
+        for (int j = 0; j < NJ; j++) {
+            acc[j] = _mm512_fmadd_ps(wv, _mm512_loadu_ps((const float *) (xf + j * xfs) + i), acc[j]);
+        }
+    }
+    for (int j = 0; j < NJ; j++) {
+        float s = _mm512_reduce_add_ps(acc[j]);
+        for (int t = i; t < k; t++) {
+            s += _cvtsh_ss(h[t]) * ((const float *) (xf + j * xfs))[t];
+        }
+        res[j] = s;
+    }
+}
+
+#define DOTN_CASES(IMPL, ...)                                                                                    \
+    switch (nj) {                                                                                                \
+        case 1: IMPL(__VA_ARGS__, 1); break;                                                                     \
+        case 2: IMPL(__VA_ARGS__, 2); break;                                                                     \
+        case 3: IMPL(__VA_ARGS__, 3); break;                                                                     \
+        case 4: IMPL(__VA_ARGS__, 4); break;                                                                     \
+        case 5: IMPL(__VA_ARGS__, 5); break;                                                                     \
+        case 6: IMPL(__VA_ARGS__, 6); break;                                                                     \
+        case 7: IMPL(__VA_ARGS__, 7); break;                                                                     \
+        default: IMPL(__VA_ARGS__, 8); break;                                                                    \
+    }
+
+/* Weight rows [r0, r1) of a Q8_0 / Q4_0 / F16 matrix against n < SMALL_N activation rows, MAX_NJ at a time. */
+static void matmul_rows(int dtype, const uint8_t *w, int64_t ws, int r0, int r1, const uint8_t *xq, int64_t xqs,
+                        const uint8_t *xf, int64_t xfs, int n, int k, uint8_t *out, int64_t os) {
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *wr = w + r * ws;
+        for (int j0 = 0; j0 < n; j0 += MAX_NJ) {
+            int nj = n - j0 < MAX_NJ ? n - j0 : MAX_NJ;
+            float res[MAX_NJ];
+            if (dtype == DT_Q8_0) {
+                DOTN_CASES(dotn_q8_0_impl, wr, xq + j0 * xqs, xqs, k, res)
+            } else if (dtype == DT_Q4_0) {
+                DOTN_CASES(dotn_q4_0_impl, wr, xq + j0 * xqs, xqs, k, res)
+            } else {
+                DOTN_CASES(dotn_f16_impl, wr, xf + j0 * xfs, xfs, k, res)
+            }
+            for (int j = 0; j < nj; j++) {
+                if (dtype != DT_F16 && (k / 32) % 2) {
+                    res[j] += last_block(dtype, wr, xq + (j0 + j) * xqs, k);
+                }
+                ((float *) (out + (j0 + j) * os))[r] = res[j];
+            }
+        }
+    }
 }
 
 /* Dot products of STREAMS Q8_0 / Q4_0 weight rows with one activation row, odd last block included. */
@@ -934,12 +1072,16 @@ EXPORT int64_t isthmus_matmul_scratch_bytes(int dtype, int k) {
  */
 EXPORT void isthmus_matmul(int dtype, const uint8_t *w, int64_t ws, int r0, int r1, const uint8_t *xq, int64_t xqs,
                            const uint8_t *xf, int64_t xfs, int n, int k, uint8_t *out, int64_t os, uint8_t *scratch) {
-    if (n < SMALL_N) {
-        if (dtype == DT_Q8_0 || dtype == DT_Q4_0) {
-            int len = (r1 - r0) / STREAMS;
-            matvec_streams(dtype, w, ws, r0, len, xq, xqs, n, k, out, os);
-            r0 += STREAMS * len;
-        }
+    if (n == 1 && (dtype == DT_Q8_0 || dtype == DT_Q4_0)) {
+        int len = (r1 - r0) / STREAMS;
+        matvec_streams(dtype, w, ws, r0, len, xq, xqs, n, k, out, os);
+        r0 += STREAMS * len;
+    }
+    if (n < SMALL_N && n > 1 && dtype != DT_Q4_K && dtype != DT_Q6_K) {
+        matmul_rows(dtype, w, ws, r0, r1, xq, xqs, xf, xfs, n, k, out, os);
+        return;
+    }
+    if (n < (dtype == DT_Q4_K || dtype == DT_Q6_K ? SMALL_N_KQUANT : SMALL_N)) {
         for (int r = r0; r < r1; r++) {
             const uint8_t *wr = w + r * ws;
             for (int j = 0; j < n; j++) {
@@ -1015,7 +1157,7 @@ static void swiglu_epilogue(float *out, const float *up, int count) {
 EXPORT void isthmus_matmul_swiglu(int dtype, const uint8_t *gate, const uint8_t *up, int64_t ws, int r0, int r1,
                                   const uint8_t *xq, int64_t xqs, const uint8_t *xf, int64_t xfs, int n, int k,
                                   uint8_t *out, int64_t os, uint8_t *upOut, int64_t us, uint8_t *scratch) {
-    if (n < SMALL_N && (dtype == DT_Q8_0 || dtype == DT_Q4_0)) {
+    if (n == 1 && (dtype == DT_Q8_0 || dtype == DT_Q4_0)) {
         /* two parts of the range, gate and up rows of each: STREAMS streams */
         int len = (r1 - r0) / 2;
         for (int i = 0; i < len; i++) {

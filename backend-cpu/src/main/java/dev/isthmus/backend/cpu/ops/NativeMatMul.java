@@ -21,8 +21,11 @@ import dev.isthmus.backend.cpu.parallel.WorkerPool;
  */
 final class NativeMatMul implements RangeBody {
     static final int TILE = 16;
-    /** From this many activation rows on, the C side multiplies tiles instead of fused dot products. */
-    static final int SMALL_N = 4;
+    /**
+     * From this many activation rows on, the C side multiplies tiles instead of fused dot products (Q8_0, Q4_0,
+     * F16; the K-quants, whose activations need no decode extension, from 4); mirrored in kernels_avx512.c.
+     */
+    static final int SMALL_N = 16;
     static final int MAX_PARTS = 3;
     /** Multiply-adds below which a chunk is not worth handing to another thread. */
     private static final long MIN_CHUNK_WORK = 1 << 16;
@@ -125,7 +128,7 @@ final class NativeMatMul implements RangeBody {
         }
         // fewer than SMALL_N rows run fused dot products, which read the decode extension of kind 0
         int partKind = NativeCpu.quantKind(c);
-        partKind = partKind < 0 ? partKind : partKind | (n < SMALL_N ? 16 : 0);
+        partKind = partKind != 0 ? partKind : n < SMALL_N ? 16 : 0;
         if (i == 0) {
             kind = partKind;
             scratchBytes = 0;
