@@ -225,109 +225,19 @@ EXPORT void isthmus_quantize(int kind, const uint8_t *x, int64_t xs, int r0, int
  * The weights get an unsigned offset (Q8_0: w ^ 0x80 = w + 128; Q4_0: the stored nibble = value + 8) and the
  * vpdpbusd starts from init = -offset * sum(x) of each block (precomputed with the activations), so the integer
  * result is exact. The two F16 scales come from one 64-byte load and one vpermw.
+ *
+ * Q4_0 uses 256-bit registers only (so port 1 stays available for vector work): a pair of blocks A, B is one
+ * ymm [qs A | qs B]; its low nibbles [A0-15 | B0-15] and high nibbles [A16-31 | B16-31] meet the activations
+ * reordered the same way in the decode extension, both vpdpbusd accumulating into lanes 0-3 (A) and 4-7 (B).
+ *
+ * A row's dot product is summed in the same order by every decode kernel (one accumulator per row along k,
+ * then the odd last block), so its value does not depend on how many rows are computed together: a token's
+ * logits are the same alone and in a batch of up to SMALL_N - 1 rows (speculative verification relies on it).
  */
 /* vpermw index: word 0 (scale of a Q8_0 block) to lanes 0-7, word 17 (byte 34: the next block's) to lanes 8-15 */
 #define Q8_0_PAIR_SCALES                                                                                          \
     _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 17, 17, 17, 17, 17, 17, 17, 17, 0, 0, 0, 0, 0, \
                      0, 0, 0)
-
-static float dot_q8_0(const uint8_t *w, const uint8_t *xrow, int k) {
-    int nb = k / 32;
-    const int8_t *xq = (const int8_t *) xrow;
-    const float *xd = (const float *) (xrow + k);
-    const uint8_t *ext = xrow + ext0_offset(k);
-    const __m512i flip = _mm512_set1_epi8((char) 0x80);
-        const __m512i scaleIdx = Q8_0_PAIR_SCALES;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int p = 0;
-    for (; 2 * p + 4 <= nb; p += 2) {
-        const uint8_t *a = w + 68 * p, *c = a + 68;
-        _mm_prefetch((const char *) (a + PREFETCH_BYTES), _MM_HINT_T0);
-        _mm_prefetch((const char *) (a + PREFETCH_BYTES + 64), _MM_HINT_T0);
-        __m512i wa = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) (a + 2))),
-                                        _mm256_loadu_si256((const __m256i *) (a + 36)), 1);
-        __m512i wc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) (c + 2))),
-                                        _mm256_loadu_si256((const __m256i *) (c + 36)), 1);
-        const uint8_t *ea = ext + 320 * p, *ec = ea + 320;
-        __m512i da = _mm512_dpbusd_epi32(_mm512_loadu_si512(ea + 64), _mm512_xor_si512(wa, flip),
-                                         _mm512_loadu_si512(xq + 64 * p));
-        __m512i dc = _mm512_dpbusd_epi32(_mm512_loadu_si512(ec + 64), _mm512_xor_si512(wc, flip),
-                                         _mm512_loadu_si512(xq + 64 * p + 64));
-        __m512 sa = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(
-                                      _mm512_permutexvar_epi16(scaleIdx, _mm512_loadu_si512(a)))),
-                                  _mm512_loadu_ps((const float *) (ea + 128)));
-        __m512 sc = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(
-                                      _mm512_permutexvar_epi16(scaleIdx, _mm512_loadu_si512(c)))),
-                                  _mm512_loadu_ps((const float *) (ec + 128)));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(da), sa, acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dc), sc, acc1);
-    }
-    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-    const __m256i zero = _mm256_setzero_si256();
-    for (int b = 2 * p; b < nb; b++) {
-        const uint8_t *w0 = w + 34 * b;
-        __m256i wv0 = _mm256_loadu_si256((const __m256i *) (w0 + 2));
-        __m256i xv0 = _mm256_loadu_si256((const __m256i *) (xq + 32 * b));
-        __m256i d0 = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(wv0),
-                                         _mm256_mask_sub_epi8(xv0, _mm256_movepi8_mask(wv0), zero, xv0));
-        sum += hsum256(_mm256_cvtepi32_ps(d0)) * fp16(w0) * xd[b];
-    }
-    return sum;
-}
-
-/*
- * Q4_0 in 256-bit registers only (so port 1 stays available for vector work): a pair of blocks A, B is one
- * ymm [qs A | qs B]; its low nibbles [A0-15 | B0-15] and high nibbles [A16-31 | B16-31] meet the activations
- * reordered the same way in the decode extension, both vpdpbusd accumulating into lanes 0-3 (A) and 4-7 (B).
- */
-static float dot_q4_0(const uint8_t *w, const uint8_t *xrow, int k) {
-    int nb = k / 32;
-    const int8_t *xq = (const int8_t *) xrow;
-    const float *xd = (const float *) (xrow + k);
-    const float *xsum = xd + nb;
-    const uint8_t *ext = xrow + ext0_offset(k);
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    /* scale words 0 (A) and 9 (byte 18: B) to [A x4, B x4] */
-    const __m256i scaleIdx = _mm256_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int p = 0;
-    for (; 2 * p + 4 <= nb; p += 2) {
-        const uint8_t *a = w + 36 * p, *c = a + 36;
-        const uint8_t *ea = ext + 320 * p + 192, *ec = ea + 320;
-        _mm_prefetch((const char *) (a + PREFETCH_BYTES), _MM_HINT_T0);
-        __m256i ya = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *) (a + 2))),
-                                             _mm_loadu_si128((const __m128i *) (a + 20)), 1);
-        __m256i yc = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *) (c + 2))),
-                                             _mm_loadu_si128((const __m128i *) (c + 20)), 1);
-        __m256i da = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *) (ea + 64)), _mm256_and_si256(ya, low),
-                                         _mm256_loadu_si256((const __m256i *) ea));
-        __m256i dc = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *) (ec + 64)), _mm256_and_si256(yc, low),
-                                         _mm256_loadu_si256((const __m256i *) ec));
-        da = _mm256_dpbusd_epi32(da, _mm256_and_si256(_mm256_srli_epi16(ya, 4), low),
-                                 _mm256_loadu_si256((const __m256i *) (ea + 32)));
-        dc = _mm256_dpbusd_epi32(dc, _mm256_and_si256(_mm256_srli_epi16(yc, 4), low),
-                                 _mm256_loadu_si256((const __m256i *) (ec + 32)));
-        __m256 sa = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permutexvar_epi16(
-                                      scaleIdx, _mm256_loadu_si256((const __m256i *) a)))),
-                                  _mm256_loadu_ps((const float *) (ea + 96)));
-        __m256 sc = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permutexvar_epi16(
-                                      scaleIdx, _mm256_loadu_si256((const __m256i *) c)))),
-                                  _mm256_loadu_ps((const float *) (ec + 96)));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(da), sa, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dc), sc, acc1);
-    }
-    float sum = hsum256(_mm256_add_ps(acc0, acc1));
-    const __m256i zero = _mm256_setzero_si256();
-    for (int b = 2 * p; b < nb; b++) {
-        const uint8_t *w0 = w + 18 * b;
-        __m128i v0 = _mm_loadu_si128((const __m128i *) (w0 + 2));
-        __m256i q0 = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v0, 4), v0), low);
-        __m256i d0 = _mm256_dpbusd_epi32(zero, q0, _mm256_loadu_si256((const __m256i *) (xq + 32 * b)));
-        float s0 = fp16(w0) * xd[b];
-        sum += s0 * (hsum256(_mm256_cvtepi32_ps(d0)) - 8.0f * xsum[b]);
-    }
-    return sum;
-}
 
 /* The 6-bit scales and mins of a Q4_K/Q5_K super-block, one per byte (sub-block j in byte j). */
 INLINE void q4k_scales(const uint8_t *f, uint64_t *scales, uint64_t *mins) {
@@ -427,27 +337,6 @@ static float dot_q6_k(const uint8_t *w, const uint8_t *xrow, int k) {
     }
     return _mm512_reduce_add_ps(acc);
 }
-
-static float dot_f16(const uint8_t *w, const float *x, int k) {
-    const uint16_t *h = (const uint16_t *) w;
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 32 <= k; i += 32) {
-        _mm_prefetch((const char *) (h + i) + PREFETCH_BYTES, _MM_HINT_T0);
-        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + i))), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + i + 16))),
-                             _mm512_loadu_ps(x + i + 16), a1);
-    }
-    for (; i + 16 <= k; i += 16) {
-        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + i))), _mm512_loadu_ps(x + i), a0);
-    }
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    for (; i < k; i++) {
-        s += _cvtsh_ss(h[i]) * x[i];
-    }
-    return s;
-}
-
 
 /*
  * Decode kernels reading STREAMS weight rows at once, from STREAMS distant parts of the row range: one core
@@ -615,26 +504,35 @@ INLINE void dotn_q4_0_impl(const uint8_t *w, const uint8_t *xq, int64_t xqs, int
 
 INLINE void dotn_f16_impl(const uint8_t *w, const uint8_t *xf, int64_t xfs, int k, float *res, const int NJ) {
     const uint16_t *h = (const uint16_t *) w;
-    __m512 acc[MAX_NJ];
+    __m512 acc0[MAX_NJ], acc1[MAX_NJ]; /* even and odd 16-element chunks: two FMA chains per row */
     for (int j = 0; j < NJ; j++) {
-        acc[j] = _mm512_setzero_ps();
+        acc0[j] = _mm512_setzero_ps();
+        acc1[j] = _mm512_setzero_ps();
     }
     int i = 0;
-    for (; i + 16 <= k; i += 16) {
-        if ((i & 31) == 0) {
-            _mm_prefetch((const char *) (h + i) + PREFETCH_BYTES, _MM_HINT_T0);
-        }
-        __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + i)));
+    for (; i + 32 <= k; i += 32) {
+        _mm_prefetch((const char *) (h + i) + PREFETCH_BYTES, _MM_HINT_T0);
+        __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + i)));
+        __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + i + 16)));
         for (int j = 0; j < NJ; j++) {
-            acc[j] = _mm512_fmadd_ps(wv, _mm512_loadu_ps((const float *) (xf + j * xfs) + i), acc[j]);
+            const float *x = (const float *) (xf + j * xfs) + i;
+            acc0[j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x), acc0[j]);
+            acc1[j] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + 16), acc1[j]);
         }
     }
-    for (int j = 0; j < NJ; j++) {
-        float s = _mm512_reduce_add_ps(acc[j]);
-        for (int t = i; t < k; t++) {
-            s += _cvtsh_ss(h[t]) * ((const float *) (xf + j * xfs))[t];
+    if (i + 16 <= k) {
+        __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + i)));
+        for (int j = 0; j < NJ; j++) {
+            acc0[j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps((const float *) (xf + j * xfs) + i), acc0[j]);
         }
-        res[j] = s;
+        i += 16;
+    }
+    for (int j = 0; j < NJ; j++) {
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j]));
+        for (int t = i; t < k; t++) {
+            sum += _cvtsh_ss(h[t]) * ((const float *) (xf + j * xfs))[t];
+        }
+        res[j] = sum;
     }
 }
 
@@ -1077,23 +975,17 @@ EXPORT void isthmus_matmul(int dtype, const uint8_t *w, int64_t ws, int r0, int 
         matvec_streams(dtype, w, ws, r0, len, xq, xqs, n, k, out, os);
         r0 += STREAMS * len;
     }
-    if (n < SMALL_N && n > 1 && dtype != DT_Q4_K && dtype != DT_Q6_K) {
+    int kquant = dtype == DT_Q4_K || dtype == DT_Q6_K;
+    if (n < SMALL_N && !kquant) {
         matmul_rows(dtype, w, ws, r0, r1, xq, xqs, xf, xfs, n, k, out, os);
         return;
     }
-    if (n < (dtype == DT_Q4_K || dtype == DT_Q6_K ? SMALL_N_KQUANT : SMALL_N)) {
+    if (n < SMALL_N_KQUANT && kquant) {
         for (int r = r0; r < r1; r++) {
             const uint8_t *wr = w + r * ws;
             for (int j = 0; j < n; j++) {
-                float v;
-                switch (dtype) {
-                    case DT_Q8_0: v = dot_q8_0(wr, xq + j * xqs, k); break;
-                    case DT_Q4_0: v = dot_q4_0(wr, xq + j * xqs, k); break;
-                    case DT_Q4_K: v = dot_q4_k(wr, xq + j * xqs, k); break;
-                    case DT_Q6_K: v = dot_q6_k(wr, xq + j * xqs, k); break;
-                    default: v = dot_f16(wr, (const float *) (xf + j * xfs), k); break;
-                }
-                ((float *) (out + j * os))[r] = v;
+                const uint8_t *xr = xq + j * xqs;
+                ((float *) (out + j * os))[r] = dtype == DT_Q4_K ? dot_q4_k(wr, xr, k) : dot_q6_k(wr, xr, k);
             }
         }
         return;

@@ -107,4 +107,40 @@ class NativeMatMulTest {
             }
         }
     }
+
+    /**
+     * A row's product is the same bits alone and in a batch of fewer than 16 rows (and, for the K-quants, 4):
+     * greedy speculative decoding verifies proposals in a batch and must reproduce one-row decoding.
+     */
+    @ParameterizedTest
+    @EnumSource(names = {"F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    void aRowGetsTheSameBitsAloneAndInASmallBatch(DType type) {
+        assumeTrue(NativeCpu.enabled(), NativeCpu.status());
+        Random random = new Random(11 + type.ordinal());
+        int maxRows = type == DType.Q4_K || type == DType.Q6_K ? 3 : 15;
+        for (int[] shape : new int[][] {{70, 3 * Math.max(type.blockSize(), 32)}, {133, 1024}}) {
+            int m = shape[0];
+            int k = shape[1];
+            ByteArrayOutputStream all = new ByteArrayOutputStream();
+            for (int r = 0; r < m; r++) {
+                all.writeBytes(TestData.randomRow(random, type, k));
+            }
+            Tensor w = TestData.bytes(arena, type, all.toByteArray(), m, k);
+            float[] xv = TestData.randomFloats(random, maxRows * k);
+            Tensor batchOut = Tensor.allocate(arena, DType.F32, maxRows, m);
+            backend.matmul(TestData.f32(arena, xv, maxRows, k), w, batchOut);
+            float[] batch = batchOut.toFloatArray();
+            for (int i = 0; i < maxRows; i++) {
+                float[] row = java.util.Arrays.copyOfRange(xv, i * k, (i + 1) * k);
+                Tensor out = Tensor.allocate(arena, DType.F32, 1, m);
+                backend.matmul(TestData.f32(arena, row, 1, k), w, out);
+                float[] alone = out.toFloatArray();
+                for (int r = 0; r < m; r++) {
+                    assertEquals(Float.floatToIntBits(alone[r]), Float.floatToIntBits(batch[i * m + r]),
+                            type + " m=" + m + " k=" + k + " row " + i + " of " + maxRows + ", out " + r + ": alone "
+                                    + alone[r] + ", batched " + batch[i * m + r]);
+                }
+            }
+        }
+    }
 }
