@@ -15,14 +15,24 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
 /** {@code isthmus serve}: the OpenAI-compatible HTTP server with in-flight batching. */
-@Command(name = "serve", description = "Serve a model over an OpenAI-compatible HTTP API (/v1/completions, "
-        + "/v1/chat/completions, /v1/models, /health, /metrics) with in-flight batching over a paged KV cache.")
+@Command(name = "serve", description = {"Serve a model over an OpenAI-compatible HTTP API (/v1/completions, "
+        + "/v1/chat/completions, /v1/models, /health, /metrics) with in-flight batching over a paged KV cache.",
+        "With --draft-model or --lookup-ngram every decoding sequence speculates: its own drafter proposes up to "
+                + "--draft-max tokens, the model verifies all sequences' proposals in one batched pass, and greedy "
+                + "output stays exactly the model's (sampled output keeps its distribution). Acceptance shows in "
+                + "/metrics and in usage.completion_tokens_details."})
 final class ServeCommand implements Callable<Integer> {
     @Mixin
     ModelChoice modelChoice;
 
     @Mixin
     BackendChoice backendChoice;
+
+    @Mixin
+    SpeculationChoice speculation;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
+    boolean help;
 
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
     String host;
@@ -67,14 +77,18 @@ final class ServeCommand implements Callable<Integer> {
                 kvMiB << 20, cacheType, !noPrefixCache);
         try (Backend backend = backendChoice.open();
              Model model = Model.open(modelChoice.modelPath(), modelChoice.tokenizerPath(), backend);
-             Engine engine = Engine.start(model, config)) {
+             SpeculationChoice.Speculation spec = speculation.enabled() ? speculation.open(backend, model) : null;
+             Engine engine = Engine.start(model.transformer(), model.tokenizer(), config,
+                     spec == null ? null : spec.serving())) {
             String id = modelId != null ? modelId
                     : model.file().metadata().getString("general.name", modelChoice.modelPath().getFileName().toString());
             ChatTemplate template = ChatTemplate.forModel(model, w -> System.err.println("isthmus: " + w));
             try (OpenAiServer server = OpenAiServer.start(engine, template,
                     new OpenAiServer.Config(host, port, id, maxBody))) {
-                System.err.printf("isthmus: serving %s on http://%s:%d/v1 (%s, batch %d, KV pool %d positions)%n", id,
-                        host, server.port(), backend.name(), maxBatch, engine.kvCapacityTokens());
+                System.err.printf("isthmus: serving %s on http://%s:%d/v1 (%s, batch %d, KV pool %d positions%s)%n",
+                        id, host, server.port(), backend.name(), maxBatch, engine.kvCapacityTokens(),
+                        spec == null ? "" : ", speculation with " + spec.generator.drafts().description() + " up to "
+                                + speculation.draftMax + " tokens a step");
                 CountDownLatch stop = new CountDownLatch(1);
                 Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
                 stop.await();

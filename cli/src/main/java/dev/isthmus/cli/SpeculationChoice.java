@@ -3,6 +3,7 @@ package dev.isthmus.cli;
 import dev.isthmus.api.spi.Backend;
 import dev.isthmus.engine.hub.ModelLocator;
 import dev.isthmus.engine.model.Model;
+import dev.isthmus.engine.serving.SpeculationConfig;
 import dev.isthmus.engine.speculative.DraftModel;
 import dev.isthmus.engine.speculative.DraftSource;
 import dev.isthmus.engine.speculative.NgramLookup;
@@ -13,7 +14,7 @@ import picocli.CommandLine.Option;
 
 import java.util.Locale;
 
-/** {@code --draft-model} and {@code --lookup-ngram} with their knobs, shared by run and bench. */
+/** {@code --draft-model} and {@code --lookup-ngram} with their knobs, shared by run, bench and serve. */
 final class SpeculationChoice {
     @Option(names = "--draft-model", paramLabel = "MODEL", description = "Speculative decoding: this small model "
             + "(GGUF or hf:, with the model's vocabulary) proposes tokens, the model verifies them in one pass.")
@@ -47,6 +48,11 @@ final class SpeculationChoice {
         Speculation(SpeculativeGenerator generator, Model draft) {
             this.generator = generator;
             this.draft = draft;
+        }
+
+        /** The same drafter and limits for the serving engine. */
+        SpeculationConfig serving() {
+            return new SpeculationConfig(generator.drafts(), generator.params());
         }
 
         @Override

@@ -3,6 +3,7 @@ package dev.isthmus.cli;
 import dev.isthmus.engine.SharedData;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
@@ -18,7 +19,7 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@code run} and {@code bench} with {@code --draft-model} and {@code --lookup-ngram}, in process. */
+/** {@code run}, {@code bench} and {@code serve} with {@code --draft-model} and {@code --lookup-ngram}, in process. */
 class SpeculativeCliTest {
     private record Result(int exit, String out, String err) {
     }
@@ -83,13 +84,27 @@ class SpeculativeCliTest {
     }
 
     @Test
-    void draftWithAnotherVocabularyIsAClearError() {
-        Result r = run("run", "-m", target, "--draft-model",
-                SharedData.file("models/llama-2-tiny-random.gguf").toString(), "-n", "5", "-t", "1",
-                "--backend", "cpu");
-        assertEquals(1, r.exit());
-        assertTrue(r.err().contains("isthmus: draft vocabulary differs from the target's: the target has 512 tokens, "
-                + "the draft 32000; speculative decoding needs a draft model with the target's tokenizer"), r.err());
+    @Timeout(60) // a serve that started would never return
+    void draftWithAnotherVocabularyIsAClearErrorOfRunAndServe() {
+        String other = SharedData.file("models/llama-2-tiny-random.gguf").toString();
+        for (String[] command : new String[][] {{"run", "-n", "5"}, {"serve", "--port", "0"}}) {
+            Result r = run(command[0], "-m", target, "--draft-model", other, command[1], command[2], "-t", "1",
+                    "--backend", "cpu");
+            assertEquals(1, r.exit(), command[0]);
+            assertTrue(r.err().contains("isthmus: draft vocabulary differs from the target's: the target has 512 "
+                    + "tokens, the draft 32000; speculative decoding needs a draft model with the target's tokenizer"),
+                    command[0] + ": " + r.err());
+        }
+    }
+
+    @Test
+    void serveHelpNamesTheSpeculationOptions() {
+        Result r = run("serve", "--help");
+        assertEquals(0, r.exit(), r.err());
+        for (String option : new String[] {"--draft-model=MODEL", "--draft-max=K", "--draft-min=K", "--draft-p-min=P",
+                "--lookup-ngram=N"}) {
+            assertTrue(r.out().contains(option), option + " in\n" + r.out());
+        }
     }
 
     @Test

@@ -49,6 +49,10 @@ import java.util.concurrent.TimeUnit;
  * when the engine's admission queue is full. A streaming client that disconnects cancels its sequence
  * (the next write fails; while a request waits for its first token the server writes SSE comments to find
  * out), which frees its KV blocks.
+ *
+ * <p>With a speculating engine, {@code usage.completion_tokens_details} carries the proposed tokens the model
+ * accepted and rejected ({@code accepted_prediction_tokens}, {@code rejected_prediction_tokens}, as OpenAI
+ * reports predicted outputs), and {@code /metrics} the engine's totals.
  */
 public final class OpenAiServer implements AutoCloseable {
     /** Server settings. */
@@ -567,11 +571,16 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    private static ObjectNode usage(int promptTokens, Completion c) {
+    private ObjectNode usage(int promptTokens, Completion c) {
         ObjectNode u = MAPPER.createObjectNode();
         u.put("prompt_tokens", promptTokens).put("completion_tokens", c.tokens().length)
                 .put("total_tokens", promptTokens + c.tokens().length);
         u.putObject("prompt_tokens_details").put("cached_tokens", c.cachedPromptTokens());
+        if (engine.speculative()) {
+            // OpenAI's fields for predicted outputs, which are speculation with a prediction as the draft.
+            u.putObject("completion_tokens_details").put("accepted_prediction_tokens", c.acceptedDraftTokens())
+                    .put("rejected_prediction_tokens", c.draftedTokens() - c.acceptedDraftTokens());
+        }
         return u;
     }
 

@@ -3,7 +3,7 @@ package dev.isthmus.server;
 import dev.isthmus.engine.serving.Engine;
 import dev.isthmus.engine.serving.EngineStats;
 import dev.isthmus.engine.serving.Histogram;
-
+import dev.isthmus.engine.speculative.SpeculationStats;
 
 /** The engine's state in the Prometheus text exposition format (version 0.0.4). */
 final class PrometheusMetrics {
@@ -28,6 +28,15 @@ final class PrometheusMetrics {
         counter(b, "isthmus_forward_passes_total", "Batched forward passes run.", s.steps());
         gauge(b, "isthmus_generation_tokens_per_second", "Tokens generated per second over the last 10 s.",
                 s.tokensPerSecond());
+        SpeculationStats spec = s.speculation();
+        if (spec != null) {
+            counter(b, "isthmus_speculative_drafts_total", "Non-empty proposals the model verified.", spec.proposals());
+            counter(b, "isthmus_speculative_draft_tokens_total", "Proposed tokens the model verified.", spec.drafted());
+            counter(b, "isthmus_speculative_accepted_tokens_total", "Proposed tokens the model accepted.",
+                    spec.accepted());
+            counter(b, "isthmus_speculative_draft_seconds_total", "Time spent proposing tokens.",
+                    spec.draftNanos() / 1e9);
+        }
         Histogram h = engine.timeToFirstToken();
         String name = "isthmus_time_to_first_token_seconds";
         b.append("# HELP ").append(name).append(" Time from request to its first generated token.\n");

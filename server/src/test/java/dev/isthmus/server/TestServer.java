@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.isthmus.engine.serving.Engine;
 import dev.isthmus.engine.serving.EngineConfig;
+import dev.isthmus.engine.serving.SpeculationConfig;
 import dev.isthmus.engine.serving.Stories;
 
 import java.io.IOException;
@@ -28,7 +29,12 @@ final class TestServer implements AutoCloseable {
             .connectTimeout(Duration.ofSeconds(5)).build();
 
     TestServer(Stories stories, EngineConfig config, long maxBody) {
-        engine = Engine.start(stories.model, config);
+        this(stories, config, null, maxBody);
+    }
+
+    /** A server whose engine speculates ({@code speculation == null}: does not). */
+    TestServer(Stories stories, EngineConfig config, SpeculationConfig speculation, long maxBody) {
+        engine = Engine.start(stories.model.transformer(), stories.model.tokenizer(), config, speculation);
         server = OpenAiServer.start(engine, ChatTemplate.forModel(stories.model, w -> { }),
                 new OpenAiServer.Config("127.0.0.1", 0, MODEL, maxBody));
     }

@@ -404,6 +404,11 @@ public final class KvCache implements AutoCloseable {
         while (tableSizes[seq] > keep) {
             releaseBlock(tables[seq][--tableSizes[seq]]);
         }
+        // A block cut in the middle will be overwritten from the cut on: stop offering it under its old prefix now,
+        // so that no sequence takes it before that write and forces a copy no reservation counted.
+        if (length % blockSize != 0 && refCount[tables[seq][keep - 1]] == 1) {
+            unregister(tables[seq][keep - 1]);
+        }
         publishStats();
     }
 

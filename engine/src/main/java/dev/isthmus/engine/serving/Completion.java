@@ -14,7 +14,10 @@ import dev.isthmus.engine.generation.StopReason;
  * @param timeToFirstTokenNanos from submission to the first generated token (0 if none)
  * @param totalNanos            from submission to the end
  * @param preemptions           how often the sequence was evicted and recomputed for lack of KV blocks
+ * @param draftedTokens         tokens proposed for this request and verified by the model (0 without speculation)
+ * @param acceptedDraftTokens   of those, the tokens accepted
  */
 public record Completion(String text, int[] promptTokens, int[] tokens, StopReason reason, int cachedPromptTokens,
-                         long queueNanos, long timeToFirstTokenNanos, long totalNanos, int preemptions) {
+                         long queueNanos, long timeToFirstTokenNanos, long totalNanos, int preemptions,
+                         int draftedTokens, int acceptedDraftTokens) {
 }

@@ -1,15 +1,21 @@
 package dev.isthmus.engine.serving;
 
-import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
 import dev.isthmus.engine.generation.StopReason;
 import dev.isthmus.engine.graph.Batch;
 import dev.isthmus.engine.graph.KvCache;
 import dev.isthmus.engine.graph.Transformer;
 import dev.isthmus.engine.model.Model;
+import dev.isthmus.engine.speculative.Draft;
+import dev.isthmus.engine.speculative.DraftPool;
+import dev.isthmus.engine.speculative.Drafter;
+import dev.isthmus.engine.speculative.HostLogits;
+import dev.isthmus.engine.speculative.IncompatibleVocabularyException;
+import dev.isthmus.engine.speculative.SpeculationStats;
+import dev.isthmus.engine.speculative.SpeculativeParams;
+import dev.isthmus.engine.speculative.TokenHistory;
 import dev.isthmus.engine.tokenizer.Tokenizer;
 
-import java.lang.foreign.Arena;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -39,6 +45,14 @@ import java.util.concurrent.locks.LockSupport;
  * is preempted: its blocks are freed and it goes back to the front of the queue, to be recomputed from its
  * prompt and the tokens generated so far (which are not streamed again).
  *
+ * <p><b>Speculative decoding</b> ({@link SpeculationConfig}): after planning, the budget and free KV blocks left
+ * go to proposals for the decoding sequences, oldest first: each gets up to {@code draftMax} tokens from its own
+ * drafter (a draft model's drafters share a {@link DraftPool} and draft together), and its rows in the pass are
+ * its last token followed by the proposal, with logits for all of them. Each sequence then accepts the longest
+ * agreeing prefix plus the model's own next token ({@link dev.isthmus.engine.speculative.Verifier}: greedy
+ * exactly, sampling by the rejection rule), and its cache is truncated to the accepted positions. Draft tokens
+ * never preempt a sequence or delay an admission: they only use what is left.
+ *
  * <p>Static batching is submitting a list at once; dynamic batching is submitting as requests arrive.
  * The engine owns its KV cache, not the model.
  */
@@ -50,6 +64,9 @@ public final class Engine implements AutoCloseable {
     private final EngineConfig config;
     private final KvCache cache;
     private final int contextLength;
+    private final HostLogits hostLogits;
+    /** Null without speculation, as is {@link #drafts}. */
+    private final SpeculativeParams spec;
     private final Thread loop;
     private final ExecutorService delivery = Executors.newVirtualThreadPerTaskExecutor();
     private final ConcurrentLinkedQueue<Sequence> inbox = new ConcurrentLinkedQueue<>();
@@ -63,8 +80,7 @@ public final class Engine implements AutoCloseable {
     private final Map<Long, Sequence> inflightPrefixes = new HashMap<>();
     private long admissions;
     private long stepCounter;
-    private Arena hostArena;
-    private Tensor hostLogits;
+    private final DraftPool drafts;
 
     // Any thread.
     private final LongAdder requests = new LongAdder();
@@ -73,17 +89,22 @@ public final class Engine implements AutoCloseable {
     private final LongAdder generatedTokens = new LongAdder();
     private final LongAdder preemptions = new LongAdder();
     private final LongAdder steps = new LongAdder();
+    /** Written by the engine thread only; null without speculation. */
+    private volatile SpeculationStats speculated;
     private final Histogram ttft = Histogram.latency();
     private final ArrayDeque<long[]> rateSamples = new ArrayDeque<>();
     private volatile int waitingCount;
     private volatile int runningCount;
     private volatile Throwable failure;
 
-    private Engine(Transformer model, Tokenizer tokenizer, EngineConfig config) {
+    private Engine(Transformer model, Tokenizer tokenizer, EngineConfig config, SpeculationConfig speculation) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.config = config;
         var c = model.config();
+        if (speculation != null) {
+            speculation.drafts().checkCompatible(tokenizer, c.vocabSize());
+        }
         long budget = config.kvMemoryBytes();
         if (budget == 0) {
             long perPosition = KvCache.Options.bytesPerBlock(c.layers(), c.kvDim(), 1, config.kvType());
@@ -93,15 +114,46 @@ public final class Engine implements AutoCloseable {
                 config.maxBatch(), c.contextLength(), config.kvType(), config.prefixSharing());
         this.cache = KvCache.paged(model, options);
         this.contextLength = c.contextLength();
+        this.hostLogits = new HostLogits(model.backend(), c.vocabSize());
+        this.spec = speculation == null ? null : speculation.params();
+        this.speculated = speculation == null ? null : SpeculationStats.NONE;
+        try {
+            this.drafts = speculation == null ? null : openDrafts(speculation);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            cache.close();
+            throw e;
+        }
         for (int s = 0; s < config.maxBatch(); s++) {
             freeSlots.add(s);
         }
         this.loop = Thread.ofPlatform().name("isthmus-engine").daemon().unstarted(this::run);
     }
 
+    /**
+     * The drafters' pool: a draft model's holds as many positions as the model's pool, plus every sequence's
+     * draft positions and a partly filled block.
+     */
+    private DraftPool openDrafts(SpeculationConfig speculation) {
+        long positions = (long) kvCapacityTokens()
+                + (long) config.maxBatch() * (speculation.params().draftMax() + blockSize());
+        return speculation.drafts().openPool(config.maxBatch(), contextLength,
+                (int) Math.min(Integer.MAX_VALUE, positions), config.kvType());
+    }
+
     /** Starts an engine over a model's graph and tokenizer (the model stays the caller's). */
     public static Engine start(Transformer model, Tokenizer tokenizer, EngineConfig config) {
-        Engine e = new Engine(model, tokenizer, config);
+        return start(model, tokenizer, config, null);
+    }
+
+    /**
+     * Starts an engine that decodes speculatively ({@code speculation == null}: plainly). Greedy requests get
+     * exactly the model's greedy tokens, sampled ones tokens distributed as the model's.
+     *
+     * @throws IncompatibleVocabularyException if a draft model's vocabulary is not the model's
+     */
+    public static Engine start(Transformer model, Tokenizer tokenizer, EngineConfig config,
+                               SpeculationConfig speculation) {
+        Engine e = new Engine(model, tokenizer, config, speculation);
         e.loop.start();
         return e;
     }
@@ -126,6 +178,15 @@ public final class Engine implements AutoCloseable {
     /** KV positions the pool holds in all (a sequence can never grow beyond it). */
     public int kvCapacityTokens() {
         return cache.blocks() * cache.blockSize();
+    }
+
+    private int blockSize() {
+        return cache.blockSize();
+    }
+
+    /** Whether the engine decodes speculatively. */
+    public boolean speculative() {
+        return spec != null;
     }
 
     /** Tokenizes a prompt ({@code addBos == null}: the vocabulary's default). */
@@ -170,7 +231,7 @@ public final class Engine implements AutoCloseable {
         if (request.maxTokens() == 0) {
             queued.decrementAndGet();
             submission.complete(new Completion("", request.prompt(), new int[0], StopReason.MAX_TOKENS, 0, 0, 0,
-                    System.nanoTime() - s.submitted, 0));
+                    System.nanoTime() - s.submitted, 0, 0, 0));
             return submission;
         }
         inbox.add(s);
@@ -187,7 +248,7 @@ public final class Engine implements AutoCloseable {
     public EngineStats stats() {
         return new EngineStats(waitingCount + inbox.size(), runningCount, cache.stats(), requests.sum(),
                 rejected.sum(), promptTokens.sum(), generatedTokens.sum(), preemptions.sum(), steps.sum(),
-                tokensPerSecond());
+                tokensPerSecond(), speculated);
     }
 
     /** Time to first token of every request so far, in seconds. */
@@ -244,8 +305,9 @@ public final class Engine implements AutoCloseable {
         } finally {
             waitingCount = 0;
             runningCount = 0;
-            if (hostArena != null) {
-                hostArena.close();
+            hostLogits.close();
+            if (drafts != null) {
+                drafts.close();
             }
         }
     }
@@ -267,6 +329,7 @@ public final class Engine implements AutoCloseable {
                     queued.decrementAndGet();
                     s.countedInQueue = false;
                 }
+                s.closeDrafter();
                 s.submission.fail(new CancellationException("request cancelled"));
             }
         }
@@ -275,33 +338,58 @@ public final class Engine implements AutoCloseable {
             if (s.submission.cancelRequested()) {
                 it.remove();
                 releaseSlot(s);
+                s.closeDrafter();
                 s.submission.fail(new CancellationException("request cancelled"));
             }
         }
     }
 
-    private record Planned(Sequence seq, int take) {
+    /**
+     * A sequence's rows in the next pass: {@code take} of its own tokens from {@code computed}, then the proposal
+     * ({@code null}: the sequence was not offered any; {@link Draft#EMPTY}: it was, and got none).
+     */
+    private record Planned(Sequence seq, int take, Draft draft) {
+        int rows() {
+            return take + (draft == null ? 0 : draft.size());
+        }
     }
 
     private void step() {
-        int budget = config.maxBatchTokens();
         List<Planned> plan = new ArrayList<>();
-        int blockSize = cache.blockSize();
+        long step = ++stepCounter;
 
         // 1. Running sequences: decodes first, then prompt chunks, each group oldest first.
-        long step = ++stepCounter;
-        List<Sequence> order = new ArrayList<>(running.size());
+        List<Sequence> decodes = new ArrayList<>(running.size());
+        List<Sequence> chunks = new ArrayList<>();
         for (Sequence s : running) {
-            if (s.pending() == 1) {
-                order.add(s);
-            }
+            (s.pending() == 1 ? decodes : chunks).add(s);
         }
-        for (Sequence s : running) {
-            if (s.pending() != 1) {
-                order.add(s);
-            }
+        int budget = planRunning(decodes, plan, config.maxBatchTokens(), step);
+        budget = planRunning(chunks, plan, budget, step);
+
+        // 2. Admission, first come first served, skipping requests whose prefix another sequence is computing.
+        budget = admit(plan, budget);
+        waitingCount = waiting.size();
+        runningCount = running.size();
+        if (plan.isEmpty()) {
+            LockSupport.parkNanos(this, 1_000_000L);
+            return;
         }
-        for (Sequence s : order) {
+        // 3. Proposals for the decoding sequences, from what is left.
+        long proposalStart = System.nanoTime();
+        boolean verifying = spec != null && propose(plan, budget);
+        long forwardStart = System.nanoTime();
+        forward(plan);
+        if (spec != null) {
+            speculated = speculated.plus(new SpeculationStats(0, 0, 0, 0, forwardStart - proposalStart,
+                    verifying ? System.nanoTime() - forwardStart : 0));
+        }
+    }
+
+    /** Plans the next rows of running sequences within the budget, preempting for KV blocks; returns the rest. */
+    private int planRunning(List<Sequence> sequences, List<Planned> plan, int budget, long step) {
+        int blockSize = blockSize();
+        for (Sequence s : sequences) {
             if (budget == 0) {
                 break;
             }
@@ -337,11 +425,15 @@ public final class Engine implements AutoCloseable {
                 continue;
             }
             s.plannedStep = step;
-            plan.add(new Planned(s, take));
+            plan.add(new Planned(s, take, null));
             budget -= take;
         }
+        return budget;
+    }
 
-        // 2. Admission, first come first served, skipping requests whose prefix another sequence is computing.
+    /** Admits waiting requests while slots, budget and KV blocks allow; returns the budget left. */
+    private int admit(List<Planned> plan, int budget) {
+        int blockSize = blockSize();
         for (Iterator<Sequence> it = waiting.iterator(); it.hasNext() && budget > 0 && !freeSlots.isEmpty(); ) {
             Sequence s = it.next();
             if (prefixInFlight(s)) {
@@ -349,9 +441,9 @@ public final class Engine implements AutoCloseable {
             }
             int slot = freeSlots.peekFirst();
             int reused = cache.sharePrefix(slot, s.tokenArray());
-            if (cache.blocksNeeded(slot, s.size + 1) > cache.freeBlocks()) {
+            if (cache.blocksNeeded(slot, s.size() + 1) > cache.freeBlocks()) {
                 cache.undoSharePrefix(slot);
-                if (running.isEmpty() && cache.blocksFor(s.size + 1) > cache.blocks()) {
+                if (running.isEmpty() && cache.blocksFor(s.size() + 1) > cache.blocks()) {
                     it.remove(); // grew beyond the whole pool while it ran
                     if (s.countedInQueue) {
                         s.countedInQueue = false;
@@ -362,7 +454,7 @@ public final class Engine implements AutoCloseable {
                 }
                 break; // not enough memory for its prompt now; keep the order
             }
-            int take = Math.min(s.size - reused, budget);
+            int take = Math.min(s.size() - reused, budget);
             cache.reserve(slot, reused + take);
             freeSlots.pollFirst();
             it.remove();
@@ -382,16 +474,61 @@ public final class Engine implements AutoCloseable {
                 inflightPrefixes.putIfAbsent(s.prefixHashes[b], s);
             }
             running.add(s);
-            plan.add(new Planned(s, take));
+            plan.add(new Planned(s, take, null));
             budget -= take;
         }
-        waitingCount = waiting.size();
-        runningCount = running.size();
-        if (plan.isEmpty()) {
-            LockSupport.parkNanos(this, 1_000_000L);
-            return;
+        return budget;
+    }
+
+    /**
+     * Offers proposals to the planned decodes, oldest first, each up to what the budget, its token limit, the
+     * context and the free KV blocks allow (never preempting), and puts them into the plan.
+     *
+     * @return whether any proposal is not empty
+     */
+    private boolean propose(List<Planned> plan, int budget) {
+        int limit = Math.min(contextLength, cache.capacity());
+        List<Integer> at = new ArrayList<>();
+        List<Drafter> drafters = new ArrayList<>();
+        List<TokenHistory> contexts = new ArrayList<>();
+        int[] max = new int[plan.size()];
+        for (int i = 0; i < plan.size() && budget > 0; i++) {
+            Sequence s = plan.get(i).seq;
+            if (plan.get(i).take != 1 || s.pending() != 1 || s.generated == 0) {
+                continue; // not decoding: prompt (or recomputation) rows
+            }
+            // Every accepted token must fit the request's budget (the model adds one of its own) and the context.
+            int k = Math.min(Math.min(spec.draftMax(), budget),
+                    Math.min(s.request.maxTokens() - s.generated - 1, limit - s.size()));
+            if (k > 0 && !cache.reserve(s.slot, s.computed + 1 + k)) {
+                k = Math.min(k, (cache.blocksOf(s.slot) + cache.freeBlocks()) * blockSize() - s.computed - 1);
+                if (k > 0) {
+                    cache.reserve(s.slot, s.computed + 1 + k);
+                }
+            }
+            if (k <= 0) {
+                continue;
+            }
+            if (s.drafter == null) {
+                s.drafter = drafts.open(s.request.sampling());
+            }
+            max[at.size()] = k;
+            at.add(i);
+            drafters.add(s.drafter);
+            contexts.add(s.context);
+            budget -= k;
         }
-        forward(plan);
+        if (at.isEmpty()) {
+            return false;
+        }
+        Draft[] proposals = drafts.propose(drafters, contexts, Arrays.copyOf(max, at.size()));
+        boolean any = false;
+        for (int j = 0; j < at.size(); j++) {
+            Draft d = proposals[j].size() < spec.draftMin() ? Draft.EMPTY : proposals[j];
+            plan.set(at.get(j), new Planned(plan.get(at.get(j)).seq, 1, d));
+            any |= !d.isEmpty();
+        }
+        return any;
     }
 
     /** The most recently admitted running sequence other than {@code s} not yet planned in this step. */
@@ -420,25 +557,31 @@ public final class Engine implements AutoCloseable {
     private void forward(List<Planned> plan) {
         int rows = 0;
         for (Planned p : plan) {
-            rows += p.take;
+            rows += p.rows();
         }
         int[] tokens = new int[rows];
         int[] seqs = new int[rows];
         int[] positions = new int[rows];
-        int[] logitRows = new int[plan.size()];
-        Sequence[] sampled = new Sequence[plan.size()];
+        int[] logitRows = new int[rows];
+        List<Planned> sampled = new ArrayList<>();
+        List<Integer> firstLogit = new ArrayList<>();
         int nLogits = 0;
         int r = 0;
         for (Planned p : plan) {
             Sequence s = p.seq;
-            for (int j = 0; j < p.take; j++, r++) {
-                tokens[r] = s.tokens[s.computed + j];
+            Draft draft = p.draft == null ? Draft.EMPTY : p.draft;
+            for (int j = 0; j < p.rows(); j++, r++) {
+                tokens[r] = j < p.take ? s.context.get(s.computed + j) : draft.token(j - p.take);
                 seqs[r] = s.slot;
                 positions[r] = s.computed + j;
             }
-            if (s.computed + p.take == s.size) {
-                logitRows[nLogits] = r - 1;
-                sampled[nLogits++] = s;
+            if (s.computed + p.take == s.size()) {
+                // The logits after its last token and after each proposed one.
+                sampled.add(p);
+                firstLogit.add(nLogits);
+                for (int j = r - 1 - draft.size(); j < r; j++) {
+                    logitRows[nLogits++] = j;
+                }
             }
         }
         boolean dummyLogits = nLogits == 0;
@@ -447,21 +590,26 @@ public final class Engine implements AutoCloseable {
         steps.increment();
         for (Planned p : plan) {
             p.seq.computed += p.take;
-            if (p.seq.computed >= p.seq.promptLength || p.seq.computed >= p.seq.prefixHashes.length * cache.blockSize()) {
+            if (p.seq.computed >= p.seq.promptLength || p.seq.computed >= p.seq.prefixHashes.length * blockSize()) {
                 releaseInflight(p.seq);
             }
         }
         if (dummyLogits) {
             return;
         }
-        float[] host = toHost(logits, nLogits);
+        float[] host = hostLogits.copy(logits);
         int vocab = model.config().vocabSize();
-        for (int i = 0; i < nLogits; i++) {
-            Sequence s = sampled[i];
-            float[] row = Arrays.copyOfRange(host, i * vocab, (i + 1) * vocab);
-            int next = s.sampler.sample(row);
-            s.sampler.accept(next);
-            accept(s, next);
+        for (int i = 0; i < sampled.size(); i++) {
+            Planned p = sampled.get(i);
+            Sequence s = p.seq;
+            Draft draft = p.draft == null ? Draft.EMPTY : p.draft;
+            int accepted = s.verifier.walk(host, firstLogit.get(i), vocab, draft, s.context, t -> accept(s, t));
+            if (p.draft != null) {
+                countProposal(s, draft, accepted);
+            }
+            if (s.ending != null) {
+                retire(s, s.ending);
+            }
         }
         long now = System.nanoTime();
         synchronized (rateSamples) {
@@ -472,8 +620,23 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    private void accept(Sequence s, int next) {
-        s.append(next);
+    /** Counts a verified proposal and, if the sequence goes on, forgets the keys and values of rejected tokens. */
+    private void countProposal(Sequence s, Draft draft, int accepted) {
+        speculated = speculated.plus(new SpeculationStats(1, draft.isEmpty() ? 0 : 1, draft.size(), accepted, 0, 0));
+        s.draftedTokens += draft.size();
+        s.acceptedDraftTokens += accepted;
+        if (s.ending == null) {
+            s.computed += accepted;
+            // Also returns the blocks reserved for draft positions the proposal did not use.
+            cache.truncate(s.slot, s.computed);
+        }
+    }
+
+    /**
+     * Takes a settled token into the sequence (already in its context) and streams it; false if the sequence
+     * ends with it ({@link Sequence#ending} says why; it retires once its step is counted).
+     */
+    private boolean accept(Sequence s, int next) {
         int index = s.generated++;
         generatedTokens.increment();
         if (index == 0) {
@@ -481,19 +644,21 @@ public final class Engine implements AutoCloseable {
             ttft.observe((s.firstToken - s.submitted) / 1e9);
         }
         if (!s.request.ignoreEos() && tokenizer.isEndOfGeneration(next)) {
-            retire(s, StopReason.END_OF_TEXT);
-            return;
+            s.ending = StopReason.END_OF_TEXT;
+            return false;
         }
         String piece = s.stops.push(s.decoder.push(next));
         s.text.append(piece);
         s.submission.emit(new Token(index, next, piece));
         if (s.stops.stopped()) {
-            retire(s, StopReason.STOP_STRING);
+            s.ending = StopReason.STOP_STRING;
         } else if (s.generated >= s.request.maxTokens()) {
-            retire(s, StopReason.MAX_TOKENS);
-        } else if (s.size >= Math.min(contextLength, cache.capacity())) {
-            retire(s, StopReason.CONTEXT_FULL);
+            s.ending = StopReason.MAX_TOKENS;
+        } else if (s.size() > Math.min(contextLength, cache.capacity())) {
+            // The last position has been evaluated and its token drawn, as the generator does.
+            s.ending = StopReason.CONTEXT_FULL;
         }
+        return s.ending == null;
     }
 
     private void retire(Sequence s, StopReason reason) {
@@ -504,6 +669,7 @@ public final class Engine implements AutoCloseable {
     /** Ends a sequence that is no longer in {@code running}. */
     private void finish(Sequence s, StopReason reason) {
         releaseSlot(s);
+        s.closeDrafter();
         if (!s.stops.stopped()) {
             String rest = s.stops.push(s.decoder.flush()) + s.stops.flush();
             if (!rest.isEmpty()) {
@@ -512,9 +678,10 @@ public final class Engine implements AutoCloseable {
             }
         }
         long now = System.nanoTime();
-        s.submission.complete(new Completion(s.text.toString(), Arrays.copyOf(s.tokens, s.promptLength),
+        s.submission.complete(new Completion(s.text.toString(), s.context.range(0, s.promptLength),
                 s.generatedTokens(), reason, s.cachedPromptTokens, s.admittedOnce ? s.admitted - s.submitted : 0,
-                s.firstToken == 0 ? 0 : s.firstToken - s.submitted, now - s.submitted, s.preemptions));
+                s.firstToken == 0 ? 0 : s.firstToken - s.submitted, now - s.submitted, s.preemptions,
+                s.draftedTokens, s.acceptedDraftTokens));
     }
 
     private void preempt(Sequence s) {
@@ -539,23 +706,6 @@ public final class Engine implements AutoCloseable {
         if (!inflightPrefixes.isEmpty()) {
             inflightPrefixes.values().removeIf(owner -> owner == s);
         }
-    }
-
-    private float[] toHost(Tensor logits, int rows) {
-        if (model.backend().device().hostAccessible()) {
-            return logits.toFloatArray();
-        }
-        int vocab = model.config().vocabSize();
-        if (hostLogits == null || hostLogits.dim(0) < rows) {
-            if (hostArena != null) {
-                hostArena.close();
-            }
-            hostArena = Arena.ofConfined();
-            hostLogits = Tensor.allocate(hostArena, DType.F32, Math.max(rows, config.maxBatch()), vocab);
-        }
-        Tensor dst = hostLogits.slice(0, rows);
-        model.backend().copy(logits, dst);
-        return dst.toFloatArray();
     }
 
     private void failAll(Throwable t) {

@@ -1,6 +1,7 @@
 package dev.isthmus.engine.serving;
 
 import dev.isthmus.engine.graph.KvCache;
+import dev.isthmus.engine.speculative.SpeculationStats;
 
 /**
  * A snapshot of an {@link Engine}'s state and counters.
@@ -15,8 +16,10 @@ import dev.isthmus.engine.graph.KvCache;
  * @param preemptions          sequences evicted for lack of KV blocks (and later recomputed)
  * @param steps                forward passes run
  * @param tokensPerSecond      generated tokens per second over the last ten seconds
+ * @param speculation          proposals and acceptance over all sequences so far, or {@code null} if the engine
+ *                             does not speculate
  */
 public record EngineStats(int waiting, int running, KvCache.Stats kv, long requests, long rejected,
                           long promptTokens, long generatedTokens, long preemptions, long steps,
-                          double tokensPerSecond) {
+                          double tokensPerSecond, SpeculationStats speculation) {
 }

@@ -1,19 +1,10 @@
 package dev.isthmus.engine.speculative;
 
 import dev.isthmus.api.DType;
-import dev.isthmus.api.Tensor;
-import dev.isthmus.engine.graph.Batch;
-import dev.isthmus.engine.graph.KvCache;
 import dev.isthmus.engine.graph.Transformer;
 import dev.isthmus.engine.model.Model;
 import dev.isthmus.engine.sampling.SamplingParams;
 import dev.isthmus.engine.tokenizer.Tokenizer;
-
-import java.lang.foreign.Arena;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.List;
-import java.util.SplittableRandom;
 
 /**
  * A small model with the target's vocabulary that proposes tokens one forward pass at a time, through the same
@@ -24,14 +15,10 @@ import java.util.SplittableRandom;
  *
  * <p>Each drafter keeps a KV cache of the tokens it has evaluated; on every proposal it keeps the longest
  * prefix shared with the accepted context and truncates the rest, so rejected proposals are rolled back.
- * The model is borrowed, not owned: closing a drafter releases only its cache.
+ * A {@link #openPool pool} keeps the caches of many generations in one paged cache and drafts for all of them
+ * in shared forward passes. The model is borrowed, not owned: closing a drafter or pool releases only caches.
  */
 public final class DraftModel implements DraftSource {
-    /** Tokens per forward pass while catching up with the context (the prompt, mostly). */
-    private static final int PREFILL_CHUNK = 512;
-    /** Mixed into the generation's seed so the draft's draws are independent of the verifier's. */
-    private static final long SEED_MIX = 0x9E3779B97F4A7C15L;
-
     private final Transformer model;
     private final Tokenizer tokenizer;
     private final double pMin;
@@ -61,114 +48,18 @@ public final class DraftModel implements DraftSource {
 
     @Override
     public Drafter open(int capacity, SamplingParams sampling) {
-        return new ModelDrafter(Math.min(capacity, model.config().contextLength()), sampling);
+        // One generation alone: a pool of one sequence with room for all its positions, closed with the drafter.
+        return new ModelDraftPool(model, tokenizer, pMin, 1, capacity, capacity, DType.F32).openOwner(sampling);
+    }
+
+    /** Drafters whose forward passes cover all the generations asked at once (see {@link ModelDraftPool}). */
+    @Override
+    public DraftPool openPool(int sequences, int capacity, int positions, DType kvType) {
+        return new ModelDraftPool(model, tokenizer, pMin, sequences, capacity, positions, kvType);
     }
 
     @Override
     public String description() {
         return "draft model " + name;
-    }
-
-    private final class ModelDrafter implements Drafter {
-        private final int capacity;
-        private final KvCache cache;
-        private final SamplingTransform transform;
-        private final SplittableRandom random;
-        private final Arena arena = Arena.ofConfined();
-        private final Tensor hostLogits;
-        /** The tokens whose keys and values the cache holds, position by position. */
-        private final TokenHistory cached = new TokenHistory();
-
-        ModelDrafter(int capacity, SamplingParams sampling) {
-            this.capacity = capacity;
-            this.cache = model.newCache(1, capacity, DType.F32);
-            this.transform = new SamplingTransform(sampling);
-            this.random = new SplittableRandom(sampling.seed() ^ SEED_MIX);
-            this.hostLogits = model.backend().device().hostAccessible() ? null
-                    : Tensor.allocate(arena, DType.F32, 1, model.config().vocabSize());
-        }
-
-        @Override
-        public void prefill(TokenHistory prompt) {
-            if (prompt.size() > 1 && prompt.size() - 1 <= capacity) {
-                catchUp(prompt, prompt.size() - 1);
-            }
-        }
-
-        @Override
-        public Draft propose(TokenHistory context, int max) {
-            int n = context.size();
-            // Draft token i is evaluated at position n + i (the last one is never evaluated): all must fit.
-            max = Math.min(max, capacity - n + 1);
-            if (max <= 0 || n == 0) {
-                return Draft.EMPTY;
-            }
-            float[] logits = catchUp(context, n);
-            TokenHistory history = context.copy();
-            int[] tokens = new int[max];
-            List<TokenDistribution> qs = transform.isGreedy() ? null : new ArrayList<>();
-            int count = 0;
-            while (count < max) {
-                int token;
-                if (transform.isGreedy()) {
-                    token = transform.greedy(logits, history);
-                    if (pMin > 0 && SamplingTransform.softmaxProbability(logits, token) < pMin) {
-                        break;
-                    }
-                } else {
-                    TokenDistribution q = transform.distribution(logits, history);
-                    if (q.maxProbability() < pMin) {
-                        break;
-                    }
-                    token = q.sample(random.nextDouble());
-                    qs.add(q);
-                }
-                tokens[count++] = token;
-                history.add(token);
-                if (count == max || tokenizer.isEndOfGeneration(token)) {
-                    break;
-                }
-                logits = forward(Batch.ofSequence(0, n + count - 1, token));
-                cached.add(token);
-            }
-            int[] proposal = Arrays.copyOf(tokens, count);
-            return new Draft(proposal, qs == null ? null : qs.toArray(TokenDistribution[]::new));
-        }
-
-        /**
-         * Makes the cache hold exactly {@code context[0, upTo)}, reusing the longest prefix it already has and
-         * evaluating the rest; returns the logits after the last token (evaluating at least that one).
-         */
-        private float[] catchUp(TokenHistory context, int upTo) {
-            int keep = Math.min(cached.commonPrefix(context), upTo - 1);
-            keep = Math.min(keep, cached.size());
-            cache.truncate(0, keep);
-            cached.truncate(keep);
-            float[] logits = null;
-            for (int from = keep; from < upTo; from += PREFILL_CHUNK) {
-                int to = Math.min(upTo, from + PREFILL_CHUNK);
-                logits = forward(Batch.ofSequence(0, from, context.range(from, to)));
-                cached.addAll(context.array(), from, to);
-            }
-            return logits;
-        }
-
-        private float[] forward(Batch batch) {
-            Tensor logits = model.forward(batch, cache);
-            if (hostLogits == null) {
-                return logits.toFloatArray();
-            }
-            model.backend().copy(logits, hostLogits);
-            return hostLogits.toFloatArray();
-        }
-
-        @Override
-        public void close() {
-            try {
-                cache.close();
-            } finally {
-                arena.close();
-            }
-        }
     }
 }

@@ -1,5 +1,6 @@
 package dev.isthmus.engine.speculative;
 
+import dev.isthmus.api.DType;
 import dev.isthmus.engine.sampling.SamplingParams;
 import dev.isthmus.engine.tokenizer.Tokenizer;
 
@@ -24,6 +25,20 @@ public interface DraftSource {
      *                 {@link SamplingTransform}, so that its distributions are comparable with the target's
      */
     Drafter open(int capacity, SamplingParams sampling);
+
+    /**
+     * Drafters for many concurrent generations that propose together (a serving engine's batch). A pool may
+     * drop the state of drafters it has not asked lately to make room; they rebuild it when next asked. By
+     * default the drafters are this source's own, asked one after another.
+     *
+     * @param sequences generations whose drafters keep state at once
+     * @param capacity  positions a generation may use
+     * @param positions KV positions a draft model's pool holds in all (a bound on its memory)
+     * @param kvType    the dtype of a draft model's KV cache
+     */
+    default DraftPool openPool(int sequences, int capacity, int positions, DType kvType) {
+        return new SequentialDraftPool(this, capacity);
+    }
 
     /** For logs and benchmark tables, e.g. {@code draft model stories260K-q8_0.gguf}. */
     String description();

@@ -1,7 +1,6 @@
 package dev.isthmus.engine.speculative;
 
 import dev.isthmus.api.DType;
-import dev.isthmus.api.Tensor;
 import dev.isthmus.engine.generation.GenerationParams;
 import dev.isthmus.engine.generation.GenerationResult;
 import dev.isthmus.engine.generation.StopMatcher;
@@ -13,9 +12,7 @@ import dev.isthmus.engine.model.Model;
 import dev.isthmus.engine.tokenizer.StreamingDecoder;
 import dev.isthmus.engine.tokenizer.Tokenizer;
 
-import java.lang.foreign.Arena;
 import java.util.Arrays;
-import java.util.SplittableRandom;
 import java.util.function.Consumer;
 
 /**
@@ -106,8 +103,7 @@ public final class SpeculativeGenerator {
         }
         int capacity = (int) Math.min(ctx, (long) prompt.length + params.maxTokens());
         int vocab = target.config().vocabSize();
-        SamplingTransform transform = new SamplingTransform(params.sampling());
-        RejectionSampler verifier = new RejectionSampler(new SplittableRandom(params.sampling().seed()));
+        Verifier verifier = new Verifier(params.sampling());
         Output out = new Output(tokenizer, params, prompt, sink);
         TokenHistory context = new TokenHistory(prompt);
         int steps = 0;
@@ -119,26 +115,22 @@ public final class SpeculativeGenerator {
 
         try (KvCache cache = target.newCache(1, capacity, DType.F32);
              Drafter drafter = drafts.open(capacity, params.sampling());
-             Arena arena = Arena.ofConfined()) {
-            Tensor hostLogits = target.backend().device().hostAccessible() ? null
-                    : Tensor.allocate(arena, DType.F32, spec.draftMax() + 1, vocab);
+             HostLogits host = new HostLogits(target.backend(), vocab)) {
             long start = System.nanoTime();
             float[] logits = null;
             if (params.maxTokens() > 0) {
                 for (int from = 0; from < prompt.length; from += PREFILL_CHUNK) {
                     int[] chunk = Arrays.copyOfRange(prompt, from, Math.min(prompt.length, from + PREFILL_CHUNK));
-                    logits = toHost(target.forward(Batch.ofSequence(0, from, chunk), cache), hostLogits, 1, vocab);
+                    logits = host.copy(target.forward(Batch.ofSequence(0, from, chunk), cache));
                 }
                 drafter.prefill(context);
             }
             long promptNanos = System.nanoTime() - start;
             start = System.nanoTime();
-            int next = logits == null ? -1 : pick(transform, verifier, logits, context);
-            while (next >= 0) {
-                context.add(next);
-                if (!out.push(next)) {
-                    break;
-                }
+            if (logits != null) {
+                verifier.walk(logits, 0, vocab, Draft.EMPTY, context, out::push);
+            }
+            while (!out.over) {
                 int pos = context.size() - 1;
                 if (pos >= capacity) {
                     out.reason = StopReason.CONTEXT_FULL;
@@ -155,55 +147,21 @@ public final class SpeculativeGenerator {
                 draftNanos += t1 - t0;
 
                 int[] rows = new int[draft.size() + 1];
-                rows[0] = next;
+                rows[0] = context.get(pos);
                 System.arraycopy(draft.tokens(), 0, rows, 1, draft.size());
-                Batch batch = draft.isEmpty() ? Batch.ofSequence(0, pos, next)
+                Batch batch = draft.isEmpty() ? Batch.ofSequence(0, pos, rows)
                         : Batch.ofSequenceAllLogits(0, pos, rows);
-                float[] all = toHost(target.forward(batch, cache), hostLogits, rows.length, vocab);
+                float[] all = host.copy(target.forward(batch, cache));
                 steps++;
                 if (!draft.isEmpty()) {
                     proposals++;
                     drafted += draft.size();
                 }
-                int ok = 0;
-                next = -1;
-                boolean finished = false;
-                for (int i = 0; i <= draft.size(); i++) {
-                    float[] row = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
-                    if (i == draft.size()) {
-                        next = pick(transform, verifier, row, context);
-                        break;
-                    }
-                    int proposed = draft.token(i);
-                    boolean accept;
-                    int token;
-                    if (transform.isGreedy()) {
-                        token = transform.greedy(row, context);
-                        accept = token == proposed;
-                    } else {
-                        RejectionSampler.Verdict v = verifier.verify(transform.distribution(row, context),
-                                draft.distribution(i), proposed);
-                        token = v.token();
-                        accept = v.accepted();
-                    }
-                    if (!accept) {
-                        next = token;
-                        break;
-                    }
-                    ok++;
-                    context.add(proposed);
-                    if (!out.push(proposed)) {
-                        finished = true;
-                        break;
-                    }
-                }
+                int ok = verifier.walk(all, 0, vocab, draft, context, out::push);
                 accepted += ok;
                 // Keep the keys and values of `rows[0]` and the accepted proposals; forget the rejected ones.
                 cache.truncate(0, pos + 1 + ok);
                 verifyNanos += System.nanoTime() - t1;
-                if (finished) {
-                    break;
-                }
             }
             out.finish();
             GenerationResult result = new GenerationResult(out.text.toString(), prompt,
@@ -211,24 +169,6 @@ public final class SpeculativeGenerator {
             return new SpeculativeResult(result, new SpeculationStats(steps, proposals, drafted, accepted, draftNanos,
                     verifyNanos));
         }
-    }
-
-    /** The target's token from one row of logits (greedy or a draw from {@code p}). */
-    private static int pick(SamplingTransform transform, RejectionSampler verifier, float[] logits,
-                            TokenHistory history) {
-        if (transform.isGreedy()) {
-            return transform.greedy(logits, history);
-        }
-        return verifier.sample(transform.distribution(logits, history));
-    }
-
-    private float[] toHost(Tensor logits, Tensor hostLogits, int rows, int vocab) {
-        if (hostLogits == null) {
-            return logits.toFloatArray();
-        }
-        Tensor host = hostLogits.slice(0, rows);
-        target.backend().copy(logits, host);
-        return host.toFloatArray();
     }
 
     /** Generated tokens, streamed text and why generation ended, exactly as the plain generator keeps them. */
@@ -242,6 +182,8 @@ public final class SpeculativeGenerator {
         final int[] generated;
         int count;
         StopReason reason = StopReason.MAX_TOKENS;
+        /** Whether generation is over (end of text, a stop string, or the token budget reached). */
+        boolean over;
 
         Output(Tokenizer tokenizer, GenerationParams params, int[] prompt, Consumer<String> sink) {
             this.tokenizer = tokenizer;
@@ -250,6 +192,7 @@ public final class SpeculativeGenerator {
             this.sink = sink;
             this.maxTokens = params.maxTokens();
             this.generated = new int[maxTokens];
+            this.over = maxTokens == 0;
         }
 
         /** Records a generated token; false once generation is over. */
@@ -257,14 +200,14 @@ public final class SpeculativeGenerator {
             generated[count++] = token;
             if (tokenizer.isEndOfGeneration(token)) {
                 reason = StopReason.END_OF_TEXT;
-                return false;
+            } else {
+                emit(stops.push(decoder.push(token)));
+                if (stops.stopped()) {
+                    reason = StopReason.STOP_STRING;
+                }
             }
-            emit(stops.push(decoder.push(token)));
-            if (stops.stopped()) {
-                reason = StopReason.STOP_STRING;
-                return false;
-            }
-            return count < maxTokens;
+            over = reason != StopReason.MAX_TOKENS || count == maxTokens;
+            return !over;
         }
 
         void finish() {

@@ -7,6 +7,12 @@
  *   <li>{@link dev.isthmus.engine.speculative.SpeculativeGenerator} — the loop, for one prompt at a time;
  *       returns the usual {@link dev.isthmus.engine.generation.GenerationResult} plus
  *       {@link dev.isthmus.engine.speculative.SpeculationStats}.</li>
+ *   <li>The serving {@link dev.isthmus.engine.serving.Engine} speculates for every decoding sequence of its batch
+ *       and verifies all proposals in its one batched pass; its drafters come from a
+ *       {@link dev.isthmus.engine.speculative.DraftPool}, in which a draft model drafts for all sequences in
+ *       shared passes.</li>
+ *   <li>{@link dev.isthmus.engine.speculative.Verifier} — the target's side for one generation: its own tokens,
+ *       and the walk through a proposal that both loops share.</li>
  *   <li>{@link dev.isthmus.engine.speculative.DraftSource} / {@link dev.isthmus.engine.speculative.Drafter} —
  *       where proposals come from: {@link dev.isthmus.engine.speculative.DraftModel} (a small model with the
  *       target's vocabulary, checked by {@link dev.isthmus.engine.speculative.Vocabularies}) or

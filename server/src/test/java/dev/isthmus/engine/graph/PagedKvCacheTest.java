@@ -148,6 +148,20 @@ class PagedKvCacheTest {
     }
 
     @Test
+    void aBlockCutByARollbackIsNoLongerOffered() {
+        try (KvCache p = paged(4, 8, 2, true)) {
+            // Positions 8..11 hold proposed tokens that fill the third block; the rollback keeps 8..9.
+            model.forward(Batch.ofSequenceAllLogits(0, 0, java.util.Arrays.copyOf(PROMPT, 12)), p);
+            assertEquals(3, p.stats().registered());
+            p.truncate(0, 10);
+            assertEquals(2, p.cachedPrefixBlocks(PROMPT), "the cut block cannot be taken before it is rewritten");
+            assertEquals(8, p.sharePrefix(1, PROMPT));
+            model.forward(Batch.ofSequence(0, 10, 300), p);
+            assertEquals(0, p.stats().copiesOnWrite(), "the rewrite needs no block beyond the reservation");
+        }
+    }
+
+    @Test
     void cachedBlocksAreEvictedOnlyWhenNothingElseIsFree() {
         try (KvCache p = paged(4, 6, 2, true)) {
             model.forward(Batch.ofSequence(0, 0, java.util.Arrays.copyOf(PROMPT, 9)), p);

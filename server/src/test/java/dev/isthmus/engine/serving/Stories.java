@@ -4,22 +4,54 @@ import dev.isthmus.api.discovery.Backends;
 import dev.isthmus.api.spi.Backend;
 import dev.isthmus.api.spi.BackendOptions;
 import dev.isthmus.engine.SharedData;
+import dev.isthmus.engine.format.ModelFile;
+import dev.isthmus.engine.format.ModelFiles;
 import dev.isthmus.engine.model.Model;
+import dev.isthmus.engine.quant.ModelQuantizer;
+import dev.isthmus.engine.quant.QuantRecipe;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 
-/** stories260K on the CPU backend, opened once per test class, and prompts of mixed lengths. */
+/**
+ * stories260K on the CPU backend, opened once per test class, its Q8_0 quantization as a draft model, and
+ * prompts of mixed lengths.
+ */
 public final class Stories implements AutoCloseable {
     public final Backend backend;
     public final Model model;
+    private Model draft;
+    private Path draftFile;
 
     public Stories() {
         // One worker thread: tests run beside other builds on small machines, where a pool's hand-offs cost more
         // than they give on a model this small.
         backend = Backends.open("cpu", new BackendOptions(1, java.util.Map.of()));
         model = Model.open(SharedData.file("models/stories260K.gguf"), null, backend);
+    }
+
+    /**
+     * stories260K quantized to Q8_0 on the same backend: a draft model with the same vocabulary. Made on first use
+     * in a temporary file (generated models are not committed), deleted by {@link #close}.
+     */
+    public Model draft() {
+        if (draft == null) {
+            try {
+                draftFile = Files.createTempFile("stories260K-q8_0-", ".gguf");
+                try (ModelFile in = ModelFiles.open(SharedData.file("models/stories260K.gguf"), null)) {
+                    ModelQuantizer.quantize(in, draftFile, QuantRecipe.named("Q8_0"), false, 1, c -> { });
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            draft = Model.open(draftFile, null, backend);
+        }
+        return draft;
     }
 
     /** {@code n} prompts of 1 to ~60 words, deterministic. */
@@ -46,7 +78,17 @@ public final class Stories implements AutoCloseable {
 
     @Override
     public void close() {
+        if (draft != null) {
+            draft.close();
+        }
         model.close();
         backend.close();
+        try {
+            if (draftFile != null) {
+                Files.deleteIfExists(draftFile);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 }
