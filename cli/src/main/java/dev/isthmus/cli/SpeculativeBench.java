@@ -32,7 +32,7 @@ final class SpeculativeBench {
 
         double[] plain = new double[reps];
         double[] fast = new double[reps];
-        SpeculationStats total = new SpeculationStats(0, 0, 0, 0, 0, 0);
+        SpeculationStats total = SpeculationStats.NONE;
         boolean identical = true;
         int generated = 0;
         for (int i = 0; i < reps; i++) {
@@ -43,26 +43,29 @@ final class SpeculativeBench {
             identical &= Arrays.equals(p.tokens(), s.generation().tokens());
             generated = s.generation().tokens().length;
             SpeculationStats x = s.stats();
-            total = new SpeculationStats(total.steps() + x.steps(), total.proposals() + x.proposals(),
-                    total.drafted() + x.drafted(), total.accepted() + x.accepted(),
-                    total.draftNanos() + x.draftNanos(), total.verifyNanos() + x.verifyNanos());
-            System.err.printf(Locale.ROOT, "rep %d: plain %.2f t/s, speculative %.2f t/s, acceptance %.1f%%%n", i + 1,
-                    plain[i], fast[i], 100 * x.acceptanceRate());
+            total = total.plus(x);
+            System.err.printf(Locale.ROOT, "rep %d: plain %.2f t/s, speculative %.2f t/s, acceptance %s%n", i + 1,
+                    plain[i], fast[i], acceptance(x));
         }
         double plainMedian = median(plain);
         double fastMedian = median(fast);
         out.println("| model | drafter | K | p-min | temp | tokens | acceptance | accepted/proposal | passes/token "
                 + "| plain t/s | speculative t/s | speedup | same tokens |");
         out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        out.printf(Locale.ROOT, "| %s | %s | %d | %s | %.2f | %d | %.1f%% | %.2f | %.2f | %.2f | %.2f | %.2fx | %s |%n",
+        out.printf(Locale.ROOT, "| %s | %s | %d | %s | %.2f | %d | %s | %.2f | %.2f | %.2f | %.2f | %.2fx | %s |%n",
                 name, spec.drafts().description(), choice.draftMax,
                 choice.draftModel != null ? String.format(Locale.ROOT, "%.2f", choice.draftPMin) : "-", temperature,
-                generated, 100 * total.acceptanceRate(), total.meanAcceptedLength(),
+                generated, acceptance(total), total.proposals() == 0 ? 0 : total.meanAcceptedLength(),
                 (double) total.steps() / Math.max(1, (long) generated * reps), plainMedian, fastMedian,
                 fastMedian / plainMedian, temperature <= 0 ? (identical ? "yes" : "NO") : "n/a (sampled)");
         out.printf(Locale.ROOT, "time per speculative run: draft %.0f ms, verify %.0f ms (mean of %d)%n",
                 total.draftNanos() / 1e6 / reps, total.verifyNanos() / 1e6 / reps, reps);
         out.flush();
+    }
+
+    private static String acceptance(SpeculationStats s) {
+        return s.drafted() == 0 ? "nothing proposed"
+                : String.format(Locale.ROOT, "%.1f%% of %d", 100 * s.acceptanceRate(), s.drafted());
     }
 
     private static double median(double[] v) {
