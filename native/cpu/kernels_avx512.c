@@ -573,8 +573,48 @@ static void matmul_rows(int dtype, const uint8_t *w, int64_t ws, int r0, int r1,
     }
 }
 
-/* Dot products of STREAMS Q8_0 / Q4_0 weight rows with one activation row, odd last block included. */
-static void dot_streams(int dtype, const uint8_t *const *wr, const uint8_t *xrow, int k, float *res) {
+/* F16 rows in STREAMS streams, each row summed exactly as dotn_f16_impl sums it. */
+static void dot4_f16(const uint8_t *const *wr, const float *x, int k, float *res) {
+    __m512 acc0[STREAMS], acc1[STREAMS];
+    for (int s = 0; s < STREAMS; s++) {
+        acc0[s] = _mm512_setzero_ps();
+        acc1[s] = _mm512_setzero_ps();
+    }
+    int i = 0;
+    for (; i + 32 <= k; i += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+#pragma GCC unroll 4
+        for (int s = 0; s < STREAMS; s++) {
+            const uint16_t *h = (const uint16_t *) wr[s] + i;
+            _mm_prefetch((const char *) h + PREFETCH_BYTES, _MM_HINT_T0);
+            acc0[s] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) h)), x0, acc0[s]);
+            acc1[s] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + 16))), x1, acc1[s]);
+        }
+    }
+    int tail16 = i + 16 <= k;
+    for (int s = 0; s < STREAMS; s++) {
+        const uint16_t *h = (const uint16_t *) wr[s];
+        int t = i;
+        if (tail16) {
+            acc0[s] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + t))),
+                                      _mm512_loadu_ps(x + t), acc0[s]);
+            t += 16;
+        }
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0[s], acc1[s]));
+        for (; t < k; t++) {
+            sum += _cvtsh_ss(h[t]) * x[t];
+        }
+        res[s] = sum;
+    }
+}
+
+/* Dot products of STREAMS Q8_0 / Q4_0 / F16 weight rows with one activation row, odd last block included. */
+static void dot_streams(int dtype, const uint8_t *const *wr, const uint8_t *xrow, const float *xf, int k,
+                        float *res) {
+    if (dtype == DT_F16) {
+        dot4_f16(wr, xf, k, res);
+        return;
+    }
     if (dtype == DT_Q8_0) {
         dot4_q8_0(wr, xrow, k, res);
     } else {
@@ -587,9 +627,10 @@ static void dot_streams(int dtype, const uint8_t *const *wr, const uint8_t *xrow
     }
 }
 
-/* Rows [r0, r0 + STREAMS * len) of a Q8_0 / Q4_0 matrix as STREAMS interleaved streams of len rows. */
+/* Rows [r0, r0 + STREAMS * len) of a Q8_0 / Q4_0 / F16 matrix times one activation row, as STREAMS
+ * interleaved streams of len rows. */
 static void matvec_streams(int dtype, const uint8_t *w, int64_t ws, int r0, int len, const uint8_t *xq,
-                           int64_t xqs, int n, int k, uint8_t *out, int64_t os) {
+                           const float *xf, int k, float *out) {
     for (int i = 0; i < len; i++) {
         const uint8_t *wr[STREAMS];
         int rows[STREAMS];
@@ -597,13 +638,10 @@ static void matvec_streams(int dtype, const uint8_t *w, int64_t ws, int r0, int 
             rows[s] = r0 + s * len + i;
             wr[s] = w + rows[s] * ws;
         }
-        for (int j = 0; j < n; j++) {
-            float res[STREAMS];
-            dot_streams(dtype, wr, xq + j * xqs, k, res);
-            float *o = (float *) (out + j * os);
-            for (int s = 0; s < STREAMS; s++) {
-                o[rows[s]] = res[s];
-            }
+        float res[STREAMS];
+        dot_streams(dtype, wr, xq, xf, k, res);
+        for (int s = 0; s < STREAMS; s++) {
+            out[rows[s]] = res[s];
         }
     }
 }
@@ -970,9 +1008,9 @@ EXPORT int64_t isthmus_matmul_scratch_bytes(int dtype, int k) {
  */
 EXPORT void isthmus_matmul(int dtype, const uint8_t *w, int64_t ws, int r0, int r1, const uint8_t *xq, int64_t xqs,
                            const uint8_t *xf, int64_t xfs, int n, int k, uint8_t *out, int64_t os, uint8_t *scratch) {
-    if (n == 1 && (dtype == DT_Q8_0 || dtype == DT_Q4_0)) {
+    if (n == 1 && (dtype == DT_Q8_0 || dtype == DT_Q4_0 || dtype == DT_F16)) {
         int len = (r1 - r0) / STREAMS;
-        matvec_streams(dtype, w, ws, r0, len, xq, xqs, n, k, out, os);
+        matvec_streams(dtype, w, ws, r0, len, xq, (const float *) xf, k, (float *) out);
         r0 += STREAMS * len;
     }
     int kquant = dtype == DT_Q4_K || dtype == DT_Q6_K;
@@ -1057,7 +1095,7 @@ EXPORT void isthmus_matmul_swiglu(int dtype, const uint8_t *gate, const uint8_t 
             const uint8_t *wr[STREAMS] = {gate + ra * ws, up + ra * ws, gate + rb * ws, up + rb * ws};
             for (int j = 0; j < n; j++) {
                 float res[STREAMS];
-                dot_streams(dtype, wr, xq + j * xqs, k, res);
+                dot_streams(dtype, wr, xq + j * xqs, NULL, k, res);
                 float *o = (float *) (out + j * os), *u = (float *) (upOut + j * us);
                 o[ra] = res[0];
                 u[ra] = res[1];
