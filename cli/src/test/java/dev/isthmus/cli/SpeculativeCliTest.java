@@ -123,6 +123,6 @@ class SpeculativeCliTest {
         assertTrue(r.out().contains("| model | drafter | K | p-min | temp | tokens | acceptance |"), r.out());
         assertTrue(r.out().matches("(?s).*\\| stories260K\\.gguf \\| draft model stories260K-q8_0\\.gguf \\| 8 "
                 + "\\| 0\\.75 "
-                + "\\| 0\\.00 \\| 64 \\| \\d+\\.\\d% \\|.*\\| yes \\|.*"), r.out());
+                + "\\| 0\\.00 \\| 64 \\| \\d+\\.\\d% of \\d+ \\|.*\\| yes \\|.*"), r.out());
     }
 }
