@@ -39,7 +39,8 @@ functions=(
   dnnl_memory_desc_destroy dnnl_memory_desc_equal dnnl_memory_desc_get_size
   dnnl_memory_create dnnl_memory_destroy dnnl_memory_set_data_handle
   dnnl_primitive_attr_create dnnl_primitive_attr_destroy dnnl_primitive_attr_set_fpmath_mode_v2
-  dnnl_primitive_attr_set_scales
+  dnnl_primitive_attr_set_scales dnnl_primitive_attr_set_post_ops
+  dnnl_post_ops_create dnnl_post_ops_destroy dnnl_post_ops_append_binary dnnl_post_ops_append_sum
   dnnl_primitive_desc_query dnnl_primitive_desc_query_md dnnl_primitive_desc_destroy
   dnnl_primitive_create dnnl_primitive_execute dnnl_primitive_destroy
   dnnl_matmul_primitive_desc_create dnnl_reorder_primitive_desc_create dnnl_eltwise_forward_primitive_desc_create
@@ -48,14 +49,14 @@ functions=(
 )
 constants=(
   dnnl_success dnnl_cpu dnnl_stream_default_flags dnnl_forward_inference
-  dnnl_f32 dnnl_bf16 dnnl_f16 dnnl_s8 dnnl_s32
+  dnnl_data_type_undef dnnl_f32 dnnl_bf16 dnnl_f16 dnnl_s8 dnnl_s32
   dnnl_format_tag_any dnnl_ba
   dnnl_query_impl_info_str dnnl_query_weights_md
   dnnl_fpmath_mode_bf16
   dnnl_eltwise_swish dnnl_eltwise_gelu_tanh dnnl_binary_add dnnl_binary_mul dnnl_softmax_accurate
   dnnl_use_scale dnnl_use_shift dnnl_rms_norm
   DNNL_ARG_SRC DNNL_ARG_SRC_1 DNNL_ARG_DST DNNL_ARG_WEIGHTS DNNL_ARG_FROM DNNL_ARG_TO DNNL_ARG_SCALE DNNL_ARG_SHIFT
-  DNNL_ARG_ATTR_SCALES
+  DNNL_ARG_ATTR_SCALES DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE
 )
 typedefs=(dnnl_exec_arg_t dnnl_version_t)
 

@@ -21,10 +21,10 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * The oneDNN backend: host memory, matmul and the row/element-wise operators as oneDNN primitives (see
  * {@link MatMul} and {@link Elementwise}). The operators oneDNN does not do (embedding lookup, dequantize,
- * RoPE, copy of rows into the KV cache, attention, argmax, top-k, matmul of the other block formats) and
- * matmuls of block-quantized weights with at most {@code cpuGemvMaxRows} rows run on the kernels of the
- * {@code cpu} backend when it is on the class path (one instance owned by this backend, on the same memory);
- * without it they answer {@code false} to {@link #supports}.
+ * RoPE, copy of rows into the KV cache, attention, argmax, top-k, matmul of the other block formats), and
+ * matmuls and row operators with at most {@code cpuGemvMaxRows} rows (token generation), run on the kernels of
+ * the {@code cpu} backend when it is on the class path (one instance owned by this backend, on the same memory);
+ * without it they answer {@code false} to {@link #supports} (or, for the latter, run on oneDNN).
  *
  * <p><b>Threads.</b> oneDNN runs each primitive on an OpenMP team of the calling thread, whose size
  * ({@code omp_set_num_threads}) is set before the primitive is created and each time it runs: all of
@@ -38,11 +38,18 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@code bf16MinRows} (default 16): from this many activation rows F16 weights are multiplied in bf16 on AMX
  * (fewer rows: f32 products of the exact f16 weights); {@code f32Math} = {@code strict} (default) or
  * {@code bf16}: whether F32 weights take the bf16 path from {@code bf16MinRows} rows too;
- * {@code quantWeights} = {@code bf16} (default) or {@code s8}: Q8_0/Q4_0/Q5_0 weights converted to bf16
- * (fastest; 2 bytes per weight) or kept as s8 with their block scales for oneDNN's weight decompression
- * (1 byte per weight, about 30% slower);
- * {@code cpuGemvMaxRows} (default 2): block-quantized matmuls with at most this many rows run on the CPU
- * backend's kernels; {@code cpuDelegate} (default {@code true}): whether to use the CPU backend at all.
+ * {@code quantWeights} = {@code int8} (default), {@code bf16} or {@code s8}: Q8_0/Q4_0/Q5_0 weights
+ * re-quantized to s8 with one scale per output channel and multiplied with activations quantized to s8 per row
+ * on AMX int8 (fastest, 1 byte per weight, NMSE around 1e-4), converted exactly to bf16 (2 bytes per weight,
+ * about half as fast) or kept exactly as s8 with their block scales for oneDNN's weight decompression (1 byte
+ * per weight, slower still); {@code int8MaxNoise} (default 2e-4): the expected rounding noise of s8
+ * activations, relative to their signal, above which the int8 path mixes them (and the weights) by
+ * {@link Rotation} when that lowers it, and if still above multiplies their s8 rounding error too (a second
+ * product with the same weights): Gaussian-like rows (about 7e-5) take one product, heavy-tailed SwiGLU outputs
+ * (about 7e-4) are mixed (about 1.4e-4); 1 never mixes nor takes two products, 0 always takes two;
+ * {@code cpuGemvMaxRows} (default 2): matmuls and row operators with at most this many rows run on the CPU
+ * backend's kernels;
+ * {@code cpuDelegate} (default {@code true}): whether to use the CPU backend at all.
  *
  * <p>Calls are serialized by a lock; the backend may be used from any thread.
  */
@@ -63,7 +70,8 @@ final class OneDnnBackend implements Backend {
     /** The CPU backend whose kernels run what oneDNN does not, or null if there is none on the class path. */
     private final Backend cpu;
     private final int gemvMaxRows;
-    private boolean closed;
+    /** Volatile: the delegations to the CPU backend check it without the lock. */
+    private volatile boolean closed;
 
     OneDnnBackend(OneDnnNatives.Loaded natives, BackendOptions options) {
         int threads = options.effectiveThreads();
@@ -80,20 +88,20 @@ final class OneDnnBackend implements Backend {
                 throw new IllegalStateException("omp_set_num_threads failed", t);
             }
         }, threads);
-        String quantWeights = property(options, "quantWeights", "bf16");
-        if (!quantWeights.equals("bf16") && !quantWeights.equals("s8")) {
-            throw new IllegalArgumentException("quantWeights must be bf16 or s8, got " + quantWeights);
-        }
-        this.matmul = new MatMul(dnnl, weights, scratch, Math.max(1, bf16MinRows), f32Math.equals("bf16"),
-                quantWeights.equals("bf16"));
+        MatMul.QuantMath quantMath = switch (property(options, "quantWeights", "int8")) {
+            case "int8" -> MatMul.QuantMath.INT8;
+            case "bf16" -> MatMul.QuantMath.BF16;
+            case "s8" -> MatMul.QuantMath.S8;
+            default -> throw new IllegalArgumentException("quantWeights must be int8, bf16 or s8, got "
+                    + property(options, "quantWeights", "int8"));
+        };
+        double int8MaxNoise = Double.parseDouble(property(options, "int8MaxNoise",
+                Double.toString(MatMul.INT8_MAX_NOISE)));
+        this.matmul = new MatMul(dnnl, weights, scratch, Math.max(1, bf16MinRows), f32Math.equals("bf16"), quantMath,
+                int8MaxNoise);
         this.elementwise = new Elementwise(dnnl, scratch);
         this.cpu = Boolean.parseBoolean(property(options, "cpuDelegate", "true")) ? CpuDelegate.open(options) : null;
-        enter();
-        try {
-            matmul.probeImplementations();
-        } finally {
-            lock.unlock();
-        }
+        locked(() -> matmul.probeImplementations());
     }
 
     private static String property(BackendOptions options, String name, String def) {
@@ -146,18 +154,31 @@ final class OneDnnBackend implements Backend {
     }
 
     /**
-     * Whether a matmul goes to the CPU backend's kernels: weights oneDNN cannot take, and block-quantized
-     * weights with at most {@code cpuGemvMaxRows} activation rows, where oneDNN 3.11's weight decompression
-     * (built for AMX tiles) reads weights at a third of the speed of a dedicated dot-product kernel.
+     * Whether a matmul goes to the CPU backend's kernels: weights oneDNN cannot take, and at most
+     * {@code cpuGemvMaxRows} activation rows (token generation), which only stream the weights: the CPU kernels
+     * read them from the model file as fast as oneDNN reads its converted copy (which then need not exist), fuse
+     * the Q/K/V and gate/up products into one dispatch of their pool where oneDNN forks a team per product, and
+     * for block formats multiply them exactly.
      */
     private boolean matmulOnCpu(Tensor x, Tensor w) {
+        ensureOpen();
         if (cpu == null) {
             return false;
         }
-        return !matmul.supports(w.dtype()) || (w.dtype().isQuantized() && x.rows() <= gemvMaxRows);
+        return !matmul.supports(w.dtype()) || x.rows() <= gemvMaxRows;
+    }
+
+    /**
+     * Whether a row or element-wise operator goes to the CPU backend's kernels: at most {@code cpuGemvMaxRows}
+     * rows (token generation), where executing a oneDNN primitive costs several times the work itself.
+     */
+    private boolean rowsOnCpu(Tensor x) {
+        ensureOpen();
+        return cpu != null && x.rows() <= gemvMaxRows;
     }
 
     private Backend cpu(Op op) {
+        ensureOpen();
         if (cpu == null) {
             throw new UnsupportedOperationException("onednn does not implement " + op + " and no cpu backend is on "
                     + "the class path; open it with Backends.openWithFallback");
@@ -239,14 +260,14 @@ final class OneDnnBackend implements Backend {
 
     // ---- operators --------------------------------------------------------------------------------
 
-    /** Takes the lock (released by the caller) after checking that the backend is open. */
-    private void enter() {
+    /** Runs {@code op} under the lock after checking that the backend is open. */
+    private void locked(Runnable op) {
         lock.lock();
         try {
             ensureOpen();
-        } catch (RuntimeException e) {
+            op.run();
+        } finally {
             lock.unlock();
-            throw e;
         }
     }
 
@@ -262,102 +283,128 @@ final class OneDnnBackend implements Backend {
             cpu.matmul(x, w, out);
             return;
         }
-        enter();
-        try {
-            matmul.run(x, w, out);
-        } finally {
-            lock.unlock();
+        locked(() -> matmul.run(x, w, out));
+    }
+
+    /**
+     * Several products of the same activations: on oneDNN with {@code x} converted or quantized once, unless some
+     * weight goes to the CPU backend's kernels (then all go there when all can, else one by one).
+     */
+    @Override
+    public void matmul(Tensor x, Tensor[] weights, Tensor[] outs) {
+        int onCpu = 0;
+        for (Tensor w : weights) {
+            onCpu += matmulOnCpu(x, w) ? 1 : 0;
         }
+        if (onCpu == weights.length && onCpu > 0) {
+            cpu.matmul(x, weights, outs);
+            return;
+        }
+        if (onCpu > 0) {
+            Backend.super.matmul(x, weights, outs);
+            return;
+        }
+        locked(() -> matmul.run(x, weights, outs));
+    }
+
+    /** Gate and up products with {@code x} converted or quantized once, then SwiGLU, all on oneDNN when it can. */
+    @Override
+    public void matmulSwiglu(Tensor x, Tensor gate, Tensor up, Tensor out, Tensor upOut) {
+        boolean gateOnCpu = matmulOnCpu(x, gate);
+        boolean upOnCpu = matmulOnCpu(x, up);
+        if (gateOnCpu && upOnCpu) {
+            cpu.matmulSwiglu(x, gate, up, out, upOut);
+            return;
+        }
+        if (gateOnCpu || upOnCpu) {
+            Backend.super.matmulSwiglu(x, gate, up, out, upOut);
+            return;
+        }
+        locked(() -> {
+            matmul.run(x, new Tensor[] {gate, up}, new Tensor[] {out, upOut});
+            elementwise.swiglu(out, upOut, out);
+        });
     }
 
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out) {
-        enter();
-        try {
-            elementwise.rmsNorm(x, weight, eps, out);
-        } finally {
-            lock.unlock();
+        if (rowsOnCpu(x)) {
+            cpu.rmsNorm(x, weight, eps, out);
+            return;
         }
+        locked(() -> elementwise.rmsNorm(x, weight, eps, out));
     }
 
     @Override
     public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor out) {
-        enter();
-        try {
-            elementwise.layerNorm(x, weight, bias, eps, out);
-        } finally {
-            lock.unlock();
+        if (rowsOnCpu(x)) {
+            cpu.layerNorm(x, weight, bias, eps, out);
+            return;
         }
+        locked(() -> elementwise.layerNorm(x, weight, bias, eps, out));
     }
 
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
-        enter();
-        try {
-            elementwise.add(a, b, out);
-        } finally {
-            lock.unlock();
+        if (rowsOnCpu(a)) {
+            cpu.add(a, b, out);
+            return;
         }
+        locked(() -> elementwise.add(a, b, out));
     }
 
     @Override
     public void mul(Tensor a, Tensor b, Tensor out) {
-        enter();
-        try {
-            elementwise.mul(a, b, out);
-        } finally {
-            lock.unlock();
+        if (rowsOnCpu(a)) {
+            cpu.mul(a, b, out);
+            return;
         }
+        locked(() -> elementwise.mul(a, b, out));
     }
 
     @Override
     public void scale(Tensor x, float s, Tensor out) {
-        enter();
-        try {
-            elementwise.scale(x, s, out);
-        } finally {
-            lock.unlock();
+        if (rowsOnCpu(x)) {
+            cpu.scale(x, s, out);
+            return;
         }
+        locked(() -> elementwise.scale(x, s, out));
     }
 
     @Override
     public void silu(Tensor x, Tensor out) {
-        enter();
-        try {
-            elementwise.silu(x, out);
-        } finally {
-            lock.unlock();
+        if (rowsOnCpu(x)) {
+            cpu.silu(x, out);
+            return;
         }
+        locked(() -> elementwise.silu(x, out));
     }
 
     @Override
     public void gelu(Tensor x, Tensor out) {
-        enter();
-        try {
-            elementwise.gelu(x, out);
-        } finally {
-            lock.unlock();
+        if (rowsOnCpu(x)) {
+            cpu.gelu(x, out);
+            return;
         }
+        locked(() -> elementwise.gelu(x, out));
     }
 
     @Override
     public void swiglu(Tensor gate, Tensor up, Tensor out) {
-        enter();
-        try {
-            elementwise.swiglu(gate, up, out);
-        } finally {
-            lock.unlock();
+        if (rowsOnCpu(gate)) {
+            cpu.swiglu(gate, up, out);
+            return;
         }
+        locked(() -> elementwise.swiglu(gate, up, out));
     }
 
     @Override
     public void softmax(Tensor x, Tensor out) {
-        enter();
-        try {
-            elementwise.softmax(x, out);
-        } finally {
-            lock.unlock();
+        if (rowsOnCpu(x)) {
+            cpu.softmax(x, out);
+            return;
         }
+        locked(() -> elementwise.softmax(x, out));
     }
 
     // ---- operators on the CPU backend's kernels -------------------------------------------------------

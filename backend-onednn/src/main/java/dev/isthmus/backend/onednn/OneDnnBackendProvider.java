@@ -13,9 +13,10 @@ import java.util.Optional;
  * version and ISA, or why it cannot.
  *
  * <p>Priority {@value #PRIORITY}: below {@code cpu} (0), so it runs only when named ({@code --backend onednn}).
- * Its prefill multiplies in bf16 (AMX) from 16 rows on, so a batch's logits differ from one row's by bf16
- * rounding, and quantized weights are converted to bf16 on first use (2 bytes per weight); until those
- * trade-offs are measured on a quiet machine, the exact, memory-mapped CPU backend stays the default.
+ * Its prefill multiplies F16 weights in bf16 and block-quantized ones in int8 (AMX), so a batch's logits differ
+ * from one row's by bf16 rounding, or by re-quantization to one scale per weight row and activation row, and it
+ * keeps a converted copy of the weights (1 byte per quantized weight, 2 per F16 one) next to the mapped file;
+ * with those trade-offs the exact, memory-mapped CPU backend stays the default.
  */
 public final class OneDnnBackendProvider implements BackendProvider {
     static final int PRIORITY = -10;
@@ -35,8 +36,8 @@ public final class OneDnnBackendProvider implements BackendProvider {
         try {
             Optional<OneDnnNatives.Loaded> loaded = OneDnnNatives.load();
             return loaded.map(l -> Availability.available(l.describe() + (CpuDelegate.present()
-                            ? "; attention, RoPE, KV-cache writes, embeddings, argmax/top-k and 1-2-row matmuls of "
-                            + "block-quantized weights on the cpu backend's kernels" : "")))
+                            ? "; attention, RoPE, KV-cache writes, embeddings, argmax/top-k, 1-2-row matmuls and row "
+                            + "operators on the cpu backend's kernels" : "")))
                     .orElseGet(() -> Availability.unavailable(OneDnnNatives.failure()));
         } catch (RuntimeException | LinkageError e) {
             return Availability.unavailable("loading oneDNN failed: " + e);

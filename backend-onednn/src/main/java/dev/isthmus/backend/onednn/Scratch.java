@@ -5,11 +5,18 @@ import java.lang.foreign.MemorySegment;
 
 /** Grow-only temporary buffers, one per slot, reused across calls (the backend serializes its calls). */
 final class Scratch implements AutoCloseable {
+    /** Matmul activations converted to bf16. */
     static final int SRC_BF16 = 0;
     static final int X_COPY = 1;
     static final int OUT_COPY = 2;
     static final int SCALAR = 3;
-    private static final int SLOTS = 4;
+    /** Matmul activations quantized to s8, and their per-row scales. */
+    static final int SRC_S8 = 4;
+    static final int ROW_SCALES = 5;
+    /** The rounding error of {@link #SRC_S8} as s8, and its per-row scales. */
+    static final int RESIDUAL_S8 = 6;
+    static final int RESIDUAL_SCALES = 7;
+    private static final int SLOTS = 8;
 
     private final Arena[] arenas = new Arena[SLOTS];
     private final MemorySegment[] buffers = new MemorySegment[SLOTS];

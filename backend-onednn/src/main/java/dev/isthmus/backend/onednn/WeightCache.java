@@ -19,7 +19,8 @@ import static dev.isthmus.bindings.onednn.dnnl_h.dnnl_memory_desc_get_size;
 
 /**
  * Weights converted once into the layouts oneDNN's matmul prefers, keyed by the weight tensor's memory
- * (address, size, dtype, shape, row stride).
+ * (address, size, dtype, shape, row stride) and by whether they are converted as they are or mixed by
+ * {@link Rotation} (the int8 path's two forms).
  *
  * <p>A key alone is not proof that the memory still holds the same weights: an address can be reused after
  * its memory is freed. An entry therefore also remembers the {@link MemorySegment.Scope} of the weights
@@ -30,7 +31,7 @@ import static dev.isthmus.bindings.onednn.dnnl_h.dnnl_memory_desc_get_size;
  * <p>Weights are treated as immutable while cached, as the SPI's weights are (memory-mapped model files).
  */
 final class WeightCache implements AutoCloseable {
-    record Key(long address, long byteSize, DType dtype, long rows, long cols, long rowStride) {
+    record Key(long address, long byteSize, DType dtype, long rows, long cols, long rowStride, boolean mixed) {
     }
 
     /** One layout of one weight: its descriptor (owned) and bytes. */
@@ -43,7 +44,10 @@ final class WeightCache implements AutoCloseable {
         private final long fingerprint;
         private final Arena arena = Arena.ofShared();
         private final List<Packed> packed = new ArrayList<>();
-        /** Per-group scales of integer weights, {@code [k / group, m]}, or null. */
+        /**
+         * The scales of integer weights, or null: f16 per group of 32 ({@code [k / 32, m]}) for weight
+         * decompression, f32 per row ({@code [m]}) for the int8 matmul.
+         */
         MemorySegment scales;
         /** Integer weights in the plain layout, between unpacking and packing, or null. */
         MemorySegment unpacked;
@@ -121,14 +125,17 @@ final class WeightCache implements AutoCloseable {
 
     private final Map<Key, Entry> entries = new HashMap<>();
 
-    static Key keyOf(Tensor w) {
+    static Key keyOf(Tensor w, boolean mixed) {
         return new Key(w.segment().address(), w.segment().byteSize(), w.dtype(), w.rows(), w.cols(),
-                Dnnl.uniformRowStride(w));
+                Dnnl.uniformRowStride(w), mixed);
     }
 
-    /** The entry of {@code w}, created (with {@code init} filling its scales, if any) when missing or stale. */
-    Entry get(Tensor w, Function<Entry, Entry> init) {
-        Key key = keyOf(w);
+    /**
+     * The entry of {@code w} ({@code mixed}: of its {@link Rotation}-mixed form), created (with {@code init}
+     * filling its scales, if any) when missing or stale.
+     */
+    Entry get(Tensor w, boolean mixed, Function<Entry, Entry> init) {
+        Key key = keyOf(w, mixed);
         Entry e = entries.get(key);
         if (e != null && e.validFor(w.segment())) {
             return e;

@@ -14,35 +14,49 @@
  * <h2>What runs where</h2>
  * <ul>
  *   <li>Matmul ({@link dev.isthmus.backend.onednn.MatMul}): F32 and F16 (f32 math), F16 from 16 rows and BF16
- *       (AMX bf16), Q8_0 / Q4_0 / Q5_0 rewritten exactly as s8 with an f16 scale per 32 and multiplied with
- *       oneDNN's weight decompression (AMX bf16). Weights are converted once, at first use, into the layout
- *       the primitive prefers and cached ({@link dev.isthmus.backend.onednn.WeightCache}); primitives are
- *       cached per shape.</li>
+ *       (AMX bf16), Q8_0 / Q4_0 / Q5_0 re-quantized to s8 with one scale per output channel and multiplied with
+ *       activations quantized to s8 per row (AMX int8; a second s8 term for heavy-tailed activations), or on
+ *       request exactly as bf16 or as s8 with an f16 scale per 32 (weight decompression, AMX bf16). Weights are
+ *       converted once, at first use, into the layout the primitive prefers and cached
+ *       ({@link dev.isthmus.backend.onednn.WeightCache}); primitives are cached per shape. Several products of
+ *       the same activations (Q/K/V, SwiGLU gate/up) convert or quantize them once.</li>
  *   <li>RMS and layer norm, add, mul, scale, SiLU, GELU, SwiGLU, softmax
- *       ({@link dev.isthmus.backend.onednn.Elementwise}), in f32.</li>
+ *       ({@link dev.isthmus.backend.onednn.Elementwise}), in f32, from 3 rows.</li>
  *   <li>Everything else — attention, RoPE, KV-cache writes, embeddings, dequantize, argmax, top-k, the other
- *       block formats, and matmuls of block-quantized weights with at most {@code cpuGemvMaxRows} (2) rows,
- *       where oneDNN 3.11's decompression kernel (built for AMX tiles) reads weights at a third of the speed of
- *       a dot-product kernel — runs on the kernels of the {@code cpu} backend, which this backend finds on the
- *       class path and owns (one instance, so one worker pool). Without it those ops answer {@code false} to
- *       {@code supports} and {@code FallbackBackend} handles them if it can.</li>
+ *       block formats, and matmuls and row operators with at most {@code cpuGemvMaxRows} (2) rows (token
+ *       generation: matmuls only stream the weights, which the CPU kernels multiply exactly, from the model
+ *       file, with the Q/K/V and gate/up products fused; a oneDNN primitive costs more to execute than a row
+ *       operator's work) — runs on the kernels of the {@code cpu} backend, which this backend finds on the
+ *       class path and owns (one instance, so one worker pool). Without it the operators oneDNN lacks answer
+ *       {@code false} to {@code supports} ({@code FallbackBackend} handles them if it can), and few-row matmuls
+ *       and row operators run on oneDNN.</li>
  * </ul>
  *
  * <h2>Precision</h2>
  * f32 paths are exact up to f32 rounding. bf16 paths round the activations (and F16/F32 weights) to bf16:
  * NMSE about 5e-6 against a float64 reference in the conformance suite (threshold 5e-4), which is why F16
- * weights keep f32 math below 16 rows (token generation and the golden tests).
+ * weights keep f32 math below 16 rows (small batches such as speculative verification; token generation runs on
+ * the CPU kernels). The int8 path of the block formats is not exact: one scale per weight row costs the blocks
+ * with smaller scales bits, and one scale per activation row is coarser than ggml's per-32 ones (heavy-tailed
+ * activations such as SwiGLU outputs are mixed by {@link dev.isthmus.backend.onednn.Rotation} first). Its NMSE is about 1.4e-4 per product on Gaussian-like
+ * activations (the CPU backend's: about 3e-5), at most 1.2e-4 on the suite's cases (claimed ≤ 2e-4 in
+ * {@code conformance-tests}). On the synthetic llama-3.2-1b Q8_0 file the last-position logits of a 128-token
+ * prompt differ from the F16 file's by a KL divergence of 6.8e-3 (CPU backend 2.7e-3, bf16 path 1.9e-3, a Q6_K
+ * file on the CPU backend 1.8e-2); on Q4_0 files the int8 path adds about 1% to the file's own error.
+ * {@code quantWeights=bf16} is the exact alternative at about half the prefill speed.
  *
  * <h2>Threads</h2>
  * OpenMP runs each primitive on a team of the calling thread: all {@code BackendOptions.effectiveThreads()}
  * threads for large work, one thread for small work (no fork), fixed per cached primitive. The graph runs one
  * operator at a time, so the OpenMP team and the CPU backend's pool take turns on the same cores; idle
  * OpenMP workers spin {@code GOMP_SPINCOUNT} = 10000 iterations (set before libgomp loads unless
- * {@code GOMP_SPINCOUNT} or {@code OMP_WAIT_POLICY} is set) instead of libgomp's 300000 before sleeping.
+ * {@code GOMP_SPINCOUNT} or {@code OMP_WAIT_POLICY} is set) instead of libgomp's 300000 before sleeping. The
+ * int8 path quantizes large activations in Java on the calling thread and the common fork/join pool.
  *
  * <h2>Properties</h2>
  * {@code BackendOptions.properties()}, else system properties {@code isthmus.onednn.NAME}:
- * {@code bf16MinRows} (16), {@code f32Math} ({@code strict} or {@code bf16}), {@code cpuGemvMaxRows} (2),
- * {@code cpuDelegate} ({@code true}).
+ * {@code bf16MinRows} (16), {@code f32Math} ({@code strict} or {@code bf16}), {@code quantWeights} ({@code int8},
+ * {@code bf16} or {@code s8}), {@code int8MaxNoise} (2e-4), {@code cpuGemvMaxRows} (2), {@code cpuDelegate}
+ * ({@code true}).
  */
 package dev.isthmus.backend.onednn;

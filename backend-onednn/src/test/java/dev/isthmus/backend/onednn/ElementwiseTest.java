@@ -2,10 +2,10 @@ package dev.isthmus.backend.onednn;
 
 import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
-import dev.isthmus.api.spi.BackendOptions;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -15,7 +15,7 @@ class ElementwiseTest {
 
     @Test
     void primitivesAreCachedPerShapeAndStrides() {
-        try (OneDnnBackend b = (OneDnnBackend) new OneDnnBackendProvider().create(BackendOptions.defaults());
+        try (OneDnnBackend b = MatMulTest.open(MatMulTest.ONEDNN_ONLY);
              Arena arena = Arena.ofShared()) {
             SplittableRandom r = new SplittableRandom(5);
             Tensor x = Tensor.allocate(arena, DType.F32, 4, 64);
@@ -39,7 +39,7 @@ class ElementwiseTest {
 
     @Test
     void everyOperatorGetsAJittedImplementation() {
-        try (OneDnnBackend b = (OneDnnBackend) new OneDnnBackendProvider().create(BackendOptions.defaults());
+        try (OneDnnBackend b = MatMulTest.open(MatMulTest.ONEDNN_ONLY);
              Arena arena = Arena.ofShared()) {
             SplittableRandom r = new SplittableRandom(7);
             for (int rows : new int[] {1, 64}) {
@@ -71,7 +71,7 @@ class ElementwiseTest {
 
     @Test
     void addIntoTheSecondOperand() {
-        try (OneDnnBackend b = (OneDnnBackend) new OneDnnBackendProvider().create(BackendOptions.defaults());
+        try (OneDnnBackend b = MatMulTest.open(MatMulTest.ONEDNN_ONLY);
              Arena arena = Arena.ofShared()) {
             SplittableRandom r = new SplittableRandom(6);
             float[] av = TestWeights.uniform(r, 3 * 40);
@@ -87,6 +87,30 @@ class ElementwiseTest {
             }
             assertArrayEquals(expected, bt.toFloatArray());
             assertArrayEquals(av, a.toFloatArray());
+        }
+    }
+
+    @Test
+    void fewRowOperatorsGoToTheCpuKernelsAndBatchesToOneDnn() {
+        try (OneDnnBackend b = MatMulTest.open(Map.of()); Arena arena = Arena.ofShared()) {
+            SplittableRandom r = new SplittableRandom(8);
+            Tensor w = Tensor.allocate(arena, DType.F32, 256);
+            w.copyFrom(TestWeights.uniform(r, 256));
+            for (int rows : new int[] {2, 3}) {
+                Tensor x = Tensor.allocate(arena, DType.F32, rows, 256);
+                x.copyFrom(TestWeights.uniform(r, rows * 256));
+                Tensor out = Tensor.allocate(arena, DType.F32, rows, 256);
+                int cached = b.stats().elementwisePrimitives();
+                b.rmsNorm(x, w, 1e-5f, out);
+                b.add(x, w, out);
+                assertEquals(cached + (rows == 3 ? 2 : 0), b.stats().elementwisePrimitives(), rows + " rows");
+                float[] xs = x.toFloatArray();
+                float[] got = out.toFloatArray();
+                float[] ws = w.toFloatArray();
+                for (int i = 0; i < got.length; i++) {
+                    assertEquals(xs[i] + ws[i % 256], got[i], 1e-6f, rows + " rows, add " + i);
+                }
+            }
         }
     }
 }

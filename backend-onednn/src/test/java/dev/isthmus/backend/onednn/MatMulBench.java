@@ -23,7 +23,7 @@ import java.util.SplittableRandom;
  *
  * <pre>{@code java --enable-native-access=ALL-UNNAMED -cp <test class path> dev.isthmus.backend.onednn.MatMulBench
  *     [n=512,1] [k=2048] [m=2048] [threads=0] [reps=...] [types=F32,F16,BF16,Q8_0,Q4_0,Q5_0]
- *     [f32Math=strict|bf16] [bf16MinRows=16] [quantWeights=bf16|s8]}</pre>
+ *     [f32Math=strict|bf16] [bf16MinRows=16] [quantWeights=int8|bf16|s8] [int8MaxNoise=1.5e-4]}</pre>
  */
 public final class MatMulBench {
     private MatMulBench() {
@@ -43,7 +43,7 @@ public final class MatMulBench {
                 .map(DType::valueOf).toList();
         Map<String, String> props = new java.util.HashMap<>();
         props.put("cpuDelegate", "false");
-        for (String p : List.of("f32Math", "bf16MinRows", "quantWeights")) {
+        for (String p : List.of("f32Math", "bf16MinRows", "quantWeights", "int8MaxNoise")) {
             if (a.containsKey(p)) {
                 props.put(p, a.get(p));
             }

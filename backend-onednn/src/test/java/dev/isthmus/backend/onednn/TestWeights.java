@@ -113,6 +113,17 @@ final class TestWeights {
         return f;
     }
 
+    /** Uniform in [-1, 1], but one value in {@code every} (on average) {@code factor} times larger. */
+    static float[] heavyTailed(SplittableRandom r, int count, int every, float factor) {
+        float[] f = uniform(r, count);
+        for (int i = 0; i < count; i++) {
+            if (r.nextInt(every) == 0) {
+                f[i] *= factor;
+            }
+        }
+        return f;
+    }
+
     static double nmse(double[] expected, float[] actual) {
         double num = 0;
         double den = 0;

@@ -2,6 +2,7 @@ package dev.isthmus.backend.onednn;
 
 import dev.isthmus.api.DType;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.Arena;
@@ -51,8 +52,7 @@ class WeightPackingTest {
         int k = 64;
         byte[] bytes = TestWeights.random(t, r, m, k);
         try (Arena arena = Arena.ofShared()) {
-            MemorySegment src = arena.allocate(bytes.length);
-            MemorySegment.copy(bytes, 0, src, ValueLayout.JAVA_BYTE, 0, bytes.length);
+            MemorySegment src = arena.allocateFrom(ValueLayout.JAVA_BYTE, bytes);
             MemorySegment out = arena.allocate((long) m * k * 2);
             WeightPacking.toBf16(t, src, t.rowBytes(k), m, k, out);
             for (int row = 0; row < m; row++) {
@@ -62,6 +62,44 @@ class WeightPackingTest {
                     assertEquals(exact, got, Math.abs(exact) / 256, t + " [" + row + "," + col + "]");
                     assertEquals(WeightPacking.bf16(exact), out.get(ValueLayout.JAVA_SHORT, 2L * (row * k + col)));
                 }
+            }
+        }
+    }
+
+    /** With {@code mixed}, the values are the row mixed by {@link Rotation#weights} (checked on its own). */
+    @ParameterizedTest
+    @CsvSource({"Q8_0, false", "Q4_0, false", "Q5_0, false", "Q8_0, true", "Q4_0, true"})
+    void channelS8IsTheGgufValueRoundedToOneScalePerRow(DType t, boolean mixed) {
+        SplittableRandom r = new SplittableRandom(200 + t.ordinal());
+        int m = 6;
+        int k = 512;
+        byte[] bytes = TestWeights.random(t, r, m, k);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment quant = arena.allocate((long) m * k);
+            MemorySegment scales = arena.allocate(4L * m);
+            WeightPacking.toChannelS8(t, arena.allocateFrom(ValueLayout.JAVA_BYTE, bytes), t.rowBytes(k), m, k, mixed,
+                    quant, scales);
+            for (int row = 0; row < m; row++) {
+                float[] values = new float[k];
+                for (int col = 0; col < k; col++) {
+                    values[col] = (float) TestWeights.value(t, bytes, k, row, col);
+                }
+                if (mixed) {
+                    Rotation.weights(values);
+                }
+                float max = 0;
+                for (float v : values) {
+                    max = Math.max(max, Math.abs(v));
+                }
+                float s = scales.getAtIndex(ValueLayout.JAVA_FLOAT, row);
+                assertEquals(max / 127, s, t + " scale of row " + row);
+                int extreme = 0;
+                for (int col = 0; col < k; col++) {
+                    int q = quant.get(ValueLayout.JAVA_BYTE, (long) row * k + col);
+                    assertEquals(values[col], q * (double) s, s * (0.5 + 1e-5), t + " [" + row + "," + col + "]");
+                    extreme = Math.max(extreme, Math.abs(q));
+                }
+                assertEquals(127, extreme, t + " row " + row + " uses the full s8 range");
             }
         }
     }
