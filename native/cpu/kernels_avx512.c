@@ -346,31 +346,74 @@ static float dot_q6_k(const uint8_t *w, const uint8_t *xrow, int k) {
  */
 #define STREAMS 4
 
+/*
+ * The steps every Q8_0 / Q4_0 decode kernel is a loop of: a pair of weight blocks (64 elements) decoded into
+ * registers, then its product with the same pair of one activation row (kind 0, decode extension at ext)
+ * accumulated. The four-stream and the multi-row kernels share them, which is what makes them sum a row
+ * identically.
+ */
+typedef struct {
+    __m512i u8;    /* the 64 weights + 128 */
+    __m512 scale;  /* the first block's d in lanes 0-7, the second's in lanes 8-15 */
+} q8_0_pair;
+
+INLINE q8_0_pair q8_0_decode_pair(const uint8_t *a) {
+    q8_0_pair w;
+    w.u8 = _mm512_xor_si512(_mm512_set1_epi8((char) 0x80), _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) (a + 2))),
+            _mm256_loadu_si256((const __m256i *) (a + 36)), 1));
+    w.scale = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(Q8_0_PAIR_SCALES,
+                                                                               _mm512_loadu_si512(a))));
+    return w;
+}
+
+INLINE __m512 q8_0_pair_fma(q8_0_pair w, const uint8_t *xr, int64_t ext, int p, __m512 acc) {
+    const uint8_t *e = xr + ext + 320 * p;
+    __m512i d = _mm512_dpbusd_epi32(_mm512_loadu_si512(e + 64), w.u8, _mm512_loadu_si512(xr + 64 * p));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(w.scale, _mm512_loadu_ps((const float *) (e + 128))),
+                           acc);
+}
+
+typedef struct {
+    __m256i lo, hi; /* nibbles [A0-15 | B0-15] and [A16-31 | B16-31] */
+    __m256 scale;   /* A's d in lanes 0-3, B's in lanes 4-7 */
+} q4_0_pair;
+
+INLINE q4_0_pair q4_0_decode_pair(const uint8_t *a) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __m256i scaleIdx = _mm256_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
+    __m256i ya = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *) (a + 2))),
+                                         _mm_loadu_si128((const __m128i *) (a + 20)), 1);
+    q4_0_pair w;
+    w.lo = _mm256_and_si256(ya, low);
+    w.hi = _mm256_and_si256(_mm256_srli_epi16(ya, 4), low);
+    w.scale = _mm256_cvtph_ps(_mm256_castsi256_si128(
+            _mm256_permutexvar_epi16(scaleIdx, _mm256_loadu_si256((const __m256i *) a))));
+    return w;
+}
+
+/* ext: the decode extension's 256-bit part, ext0_offset(k) + 192. */
+INLINE __m256 q4_0_pair_fma(q4_0_pair w, const uint8_t *xr, int64_t ext, int p, __m256 acc) {
+    const uint8_t *e = xr + ext + 320 * p;
+    __m256i d = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *) (e + 64)), w.lo,
+                                    _mm256_loadu_si256((const __m256i *) e));
+    d = _mm256_dpbusd_epi32(d, w.hi, _mm256_loadu_si256((const __m256i *) (e + 32)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(w.scale, _mm256_loadu_ps((const float *) (e + 96))),
+                           acc);
+}
+
 static void dot4_q8_0(const uint8_t *const *wr, const uint8_t *xrow, int k, float *res) {
-    int pairs = k / 64;
-    const int8_t *xq = (const int8_t *) xrow;
-    const uint8_t *ext = xrow + ext0_offset(k);
-    const __m512i flip = _mm512_set1_epi8((char) 0x80);
-    const __m512i scaleIdx = Q8_0_PAIR_SCALES;
+    int64_t ext = ext0_offset(k);
     __m512 acc[STREAMS];
     for (int s = 0; s < STREAMS; s++) {
         acc[s] = _mm512_setzero_ps();
     }
-    for (int p = 0; p < pairs; p++) {
-        const uint8_t *e = ext + 320 * p;
-        __m512i init = _mm512_loadu_si512(e + 64);
-        __m512i xv = _mm512_loadu_si512(xq + 64 * p);
-        __m512 dx = _mm512_loadu_ps((const float *) (e + 128));
+    for (int p = 0; p < k / 64; p++) {
 #pragma GCC unroll 4
         for (int s = 0; s < STREAMS; s++) {
             const uint8_t *a = wr[s] + 68 * p;
             _mm_prefetch((const char *) (a + PREFETCH_BYTES), _MM_HINT_T0);
-            __m512i wa = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) (a + 2))),
-                                            _mm256_loadu_si256((const __m256i *) (a + 36)), 1);
-            __m512i da = _mm512_dpbusd_epi32(init, _mm512_xor_si512(wa, flip), xv);
-            __m512 sa = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(
-                                          _mm512_permutexvar_epi16(scaleIdx, _mm512_loadu_si512(a)))), dx);
-            acc[s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(da), sa, acc[s]);
+            acc[s] = q8_0_pair_fma(q8_0_decode_pair(a), xrow, ext, p, acc[s]);
         }
     }
     for (int s = 0; s < STREAMS; s++) {
@@ -379,33 +422,19 @@ static void dot4_q8_0(const uint8_t *const *wr, const uint8_t *xrow, int k, floa
 }
 
 static void dot4_q4_0(const uint8_t *const *wr, const uint8_t *xrow, int k, float *res) {
-    int pairs = k / 64;
-    const uint8_t *ext = xrow + ext0_offset(k);
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    const __m256i scaleIdx = _mm256_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
+    int64_t ext = ext0_offset(k) + 192;
     __m256 acc[STREAMS];
     for (int s = 0; s < STREAMS; s++) {
         acc[s] = _mm256_setzero_ps();
     }
-    for (int p = 0; p < pairs; p++) {
-        const uint8_t *e = ext + 320 * p + 192;
-        __m256i init = _mm256_loadu_si256((const __m256i *) (e + 64));
-        __m256i xlo = _mm256_loadu_si256((const __m256i *) e);
-        __m256i xhi = _mm256_loadu_si256((const __m256i *) (e + 32));
-        __m256 dx = _mm256_loadu_ps((const float *) (e + 96));
+    for (int p = 0; p < k / 64; p++) {
 #pragma GCC unroll 4
         for (int s = 0; s < STREAMS; s++) {
             const uint8_t *a = wr[s] + 36 * p;
             if ((p & 1) == 0) {
                 _mm_prefetch((const char *) (a + PREFETCH_BYTES), _MM_HINT_T0);
             }
-            __m256i ya = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *) (a + 2))),
-                                                 _mm_loadu_si128((const __m128i *) (a + 20)), 1);
-            __m256i da = _mm256_dpbusd_epi32(init, _mm256_and_si256(ya, low), xlo);
-            da = _mm256_dpbusd_epi32(da, _mm256_and_si256(_mm256_srli_epi16(ya, 4), low), xhi);
-            __m256 sa = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permutexvar_epi16(
-                                          scaleIdx, _mm256_loadu_si256((const __m256i *) a)))), dx);
-            acc[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(da), sa, acc[s]);
+            acc[s] = q4_0_pair_fma(q4_0_decode_pair(a), xrow, ext, p, acc[s]);
         }
     }
     for (int s = 0; s < STREAMS; s++) {
@@ -441,27 +470,17 @@ static float last_block(int dtype, const uint8_t *wrow, const uint8_t *xrow, int
  * each instantiation so the accumulators stay in registers.
  */
 INLINE void dotn_q8_0_impl(const uint8_t *w, const uint8_t *xq, int64_t xqs, int k, float *res, const int NJ) {
-    int pairs = k / 64;
     int64_t ext = ext0_offset(k);
-    const __m512i flip = _mm512_set1_epi8((char) 0x80);
-    const __m512i scaleIdx = Q8_0_PAIR_SCALES;
     __m512 acc[MAX_NJ];
     for (int j = 0; j < NJ; j++) {
         acc[j] = _mm512_setzero_ps();
     }
-    for (int p = 0; p < pairs; p++) {
+    for (int p = 0; p < k / 64; p++) {
         const uint8_t *a = w + 68 * p;
         _mm_prefetch((const char *) (a + PREFETCH_BYTES), _MM_HINT_T0);
-        __m512i wa = _mm512_xor_si512(flip, _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) (a + 2))),
-                _mm256_loadu_si256((const __m256i *) (a + 36)), 1));
-        __m512 sw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(scaleIdx, _mm512_loadu_si512(a))));
+        q8_0_pair wp = q8_0_decode_pair(a);
         for (int j = 0; j < NJ; j++) {
-            const uint8_t *xr = xq + j * xqs;
-            const uint8_t *e = xr + ext + 320 * p;
-            __m512i d = _mm512_dpbusd_epi32(_mm512_loadu_si512(e + 64), wa, _mm512_loadu_si512(xr + 64 * p));
-            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sw, _mm512_loadu_ps((const float *) (e + 128))),
-                                     acc[j]);
+            acc[j] = q8_0_pair_fma(wp, xq + j * xqs, ext, p, acc[j]);
         }
     }
     for (int j = 0; j < NJ; j++) {
@@ -470,31 +489,19 @@ INLINE void dotn_q8_0_impl(const uint8_t *w, const uint8_t *xq, int64_t xqs, int
 }
 
 INLINE void dotn_q4_0_impl(const uint8_t *w, const uint8_t *xq, int64_t xqs, int k, float *res, const int NJ) {
-    int pairs = k / 64;
     int64_t ext = ext0_offset(k) + 192;
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    const __m256i scaleIdx = _mm256_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
     __m256 acc[MAX_NJ];
     for (int j = 0; j < NJ; j++) {
         acc[j] = _mm256_setzero_ps();
     }
-    for (int p = 0; p < pairs; p++) {
+    for (int p = 0; p < k / 64; p++) {
         const uint8_t *a = w + 36 * p;
         if ((p & 1) == 0) {
             _mm_prefetch((const char *) (a + PREFETCH_BYTES), _MM_HINT_T0);
         }
-        __m256i ya = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *) (a + 2))),
-                                             _mm_loadu_si128((const __m128i *) (a + 20)), 1);
-        __m256i lo = _mm256_and_si256(ya, low), hi = _mm256_and_si256(_mm256_srli_epi16(ya, 4), low);
-        __m256 sw = _mm256_cvtph_ps(_mm256_castsi256_si128(
-                _mm256_permutexvar_epi16(scaleIdx, _mm256_loadu_si256((const __m256i *) a))));
+        q4_0_pair wp = q4_0_decode_pair(a);
         for (int j = 0; j < NJ; j++) {
-            const uint8_t *e = xq + j * xqs + ext + 320 * p;
-            __m256i d = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *) (e + 64)), lo,
-                                            _mm256_loadu_si256((const __m256i *) e));
-            d = _mm256_dpbusd_epi32(d, hi, _mm256_loadu_si256((const __m256i *) (e + 32)));
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(sw, _mm256_loadu_ps((const float *) (e + 96))),
-                                     acc[j]);
+            acc[j] = q4_0_pair_fma(wp, xq + j * xqs, ext, p, acc[j]);
         }
     }
     for (int j = 0; j < NJ; j++) {
@@ -502,9 +509,27 @@ INLINE void dotn_q4_0_impl(const uint8_t *w, const uint8_t *xq, int64_t xqs, int
     }
 }
 
+/*
+ * The end of every F16 decode dot product, from element i (a multiple of 32, where the two FMA chains over even
+ * and odd 16-element chunks stop): one more chunk into the even chain if there is one, the chains added, the
+ * rest one element at a time.
+ */
+INLINE float f16_finish(const uint16_t *h, const float *x, int i, int k, __m512 acc0, __m512 acc1) {
+    if (i + 16 <= k) {
+        acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + i))), _mm512_loadu_ps(x + i),
+                               acc0);
+        i += 16;
+    }
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    for (; i < k; i++) {
+        sum += _cvtsh_ss(h[i]) * x[i];
+    }
+    return sum;
+}
+
 INLINE void dotn_f16_impl(const uint8_t *w, const uint8_t *xf, int64_t xfs, int k, float *res, const int NJ) {
     const uint16_t *h = (const uint16_t *) w;
-    __m512 acc0[MAX_NJ], acc1[MAX_NJ]; /* even and odd 16-element chunks: two FMA chains per row */
+    __m512 acc0[MAX_NJ], acc1[MAX_NJ];
     for (int j = 0; j < NJ; j++) {
         acc0[j] = _mm512_setzero_ps();
         acc1[j] = _mm512_setzero_ps();
@@ -520,19 +545,8 @@ INLINE void dotn_f16_impl(const uint8_t *w, const uint8_t *xf, int64_t xfs, int 
             acc1[j] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + 16), acc1[j]);
         }
     }
-    if (i + 16 <= k) {
-        __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + i)));
-        for (int j = 0; j < NJ; j++) {
-            acc0[j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps((const float *) (xf + j * xfs) + i), acc0[j]);
-        }
-        i += 16;
-    }
     for (int j = 0; j < NJ; j++) {
-        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j]));
-        for (int t = i; t < k; t++) {
-            sum += _cvtsh_ss(h[t]) * ((const float *) (xf + j * xfs))[t];
-        }
-        res[j] = sum;
+        res[j] = f16_finish(h, (const float *) (xf + j * xfs), i, k, acc0[j], acc1[j]);
     }
 }
 
@@ -591,20 +605,8 @@ static void dot4_f16(const uint8_t *const *wr, const float *x, int k, float *res
             acc1[s] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + 16))), x1, acc1[s]);
         }
     }
-    int tail16 = i + 16 <= k;
     for (int s = 0; s < STREAMS; s++) {
-        const uint16_t *h = (const uint16_t *) wr[s];
-        int t = i;
-        if (tail16) {
-            acc0[s] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (h + t))),
-                                      _mm512_loadu_ps(x + t), acc0[s]);
-            t += 16;
-        }
-        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0[s], acc1[s]));
-        for (; t < k; t++) {
-            sum += _cvtsh_ss(h[t]) * x[t];
-        }
-        res[s] = sum;
+        res[s] = f16_finish((const uint16_t *) wr[s], x, i, k, acc0[s], acc1[s]);
     }
 }
 
