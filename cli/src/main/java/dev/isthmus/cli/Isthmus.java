@@ -4,7 +4,9 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code isthmus} command. */
-@Command(name = "isthmus", mixinStandardHelpOptions = true, version = "isthmus 0.1.0",
+// INHERIT: every subcommand answers -h/--help (and -V) too, without declaring it.
+@Command(name = "isthmus", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
+        version = "isthmus 0.1.0",
         description = "LLM inference on the JVM over pluggable backends.",
         subcommands = {BackendsCommand.class, ConformanceCommand.class, RunCommand.class, TokenizeCommand.class,
                 InfoCommand.class, BenchCommand.class, SynthCommand.class, QuantizeCommand.class,

@@ -31,9 +31,6 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin
     SpeculationChoice speculation;
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
-    boolean help;
-
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
     String host;
 

@@ -49,6 +49,17 @@ class CliTest {
         return new Result(exit, bytes.toString(StandardCharsets.UTF_8) + out, err.toString());
     }
 
+    /** A subcommand's help must not run it, nor fail on its required options (run, bench, serve need -m). */
+    @ParameterizedTest
+    @ValueSource(strings = {"backends", "conformance", "run", "tokenize", "info", "bench", "synth", "quantize",
+            "perplexity", "serve"})
+    void everySubcommandPrintsItsHelp(String command) {
+        Result r = run(command, "--help");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().startsWith("Usage: isthmus " + command), r.out());
+        assertTrue(r.out().contains("-h, --help"), r.out());
+    }
+
     @Test
     void backendsListsCpuAsAvailable() {
         Result r = run("backends");
