@@ -21,6 +21,23 @@
 
 namespace isthmus {
 
+// The end of a warp's work on rows r0 .. r0 + nr - 1 of output feature i: each row's partial sums over the
+// lanes added by shuffles, and written by lane 0.
+ISTHMUS_DEVICE void store_rows(float (&acc)[MV_ROWS], int nr, int lane, unsigned char* out, long long outStride,
+                               int r0, int i) {
+#pragma unroll
+    for (int r = 0; r < MV_ROWS; r++) {
+        if (r < nr) {  // nr is the same for the whole warp: the shuffles stay convergent
+            acc[r] = warp_sum(acc[r]);
+        }
+    }
+    if (lane == 0) {
+        for (int r = 0; r < nr; r++) {
+            reinterpret_cast<float*>(byte_ptr(out, (long long)(r0 + r) * outStride))[i] = acc[r];
+        }
+    }
+}
+
 template <class F>
 ISTHMUS_DEVICE void matvec_q(const unsigned char* x, long long xStride, const unsigned char* W, long long wStride,
                              unsigned char* out, long long outStride, int n, int m, int k) {
@@ -54,17 +71,7 @@ ISTHMUS_DEVICE void matvec_q(const unsigned char* x, long long xStride, const un
                 }
             }
         }
-#pragma unroll
-        for (int r = 0; r < MV_ROWS; r++) {
-            if (r < nr) {  // nr is the same for the whole warp: the shuffles stay convergent
-                acc[r] = warp_sum(acc[r]);
-            }
-        }
-        if (lane == 0) {
-            for (int r = 0; r < nr; r++) {
-                reinterpret_cast<float*>(byte_ptr(out, (long long)(r0 + r) * outStride))[i] = acc[r];
-            }
-        }
+        store_rows(acc, nr, lane, out, outStride, r0, i);
     }
 }
 
@@ -93,17 +100,7 @@ ISTHMUS_DEVICE void matvec_plain(const unsigned char* x, long long xStride, cons
                 }
             }
         }
-#pragma unroll
-        for (int r = 0; r < MV_ROWS; r++) {
-            if (r < nr) {  // nr is the same for the whole warp: the shuffles stay convergent
-                acc[r] = warp_sum(acc[r]);
-            }
-        }
-        if (lane == 0) {
-            for (int r = 0; r < nr; r++) {
-                reinterpret_cast<float*>(byte_ptr(out, (long long)(r0 + r) * outStride))[i] = acc[r];
-            }
-        }
+        store_rows(acc, nr, lane, out, outStride, r0, i);
     }
 }
 

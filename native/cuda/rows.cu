@@ -19,28 +19,26 @@
 
 namespace isthmus {
 
-template <class F>
-ISTHMUS_DEVICE void rows_q_f32(const unsigned char* src, long long srcStride, const int* ids, int rows, int groups,
-                               unsigned char* dst, long long dstStride) {
-    const int g = blockIdx.x * blockDim.x + threadIdx.x;
-    if (g >= groups) {
-        return;
-    }
-    for (int r = blockIdx.y; r < rows; r += gridDim.y) {
-        const long long sr = ids ? (long long)ids[r] : (long long)r;
-        float w[32];
-        F::dequant32(byte_ptr(src, sr * srcStride), g, w);
-        float* out = reinterpret_cast<float*>(byte_ptr(dst, (long long)r * dstStride)) + 32 * g;
-#pragma unroll
-        for (int e = 0; e < 32; e++) {
-            out[e] = w[e];
-        }
-    }
-}
+// The element types a row is written in: element e of the row at `row` becomes v.
+struct ToF32 {
+    static ISTHMUS_DEVICE void store(unsigned char* row, int e, float v) { reinterpret_cast<float*>(row)[e] = v; }
+};
 
-template <class F>
-ISTHMUS_DEVICE void rows_q_f16(const unsigned char* src, long long srcStride, const int* ids, int rows, int groups,
-                               unsigned char* dst, long long dstStride) {
+struct ToF16 {
+    static ISTHMUS_DEVICE void store(unsigned char* row, int e, float v) {
+        reinterpret_cast<unsigned short*>(row)[e] = (unsigned short)f32_to_f16(v);
+    }
+};
+
+struct ToBF16 {
+    static ISTHMUS_DEVICE void store(unsigned char* row, int e, float v) {
+        reinterpret_cast<unsigned short*>(row)[e] = (unsigned short)f32_to_bf16(v);
+    }
+};
+
+template <class F, class To>
+ISTHMUS_DEVICE void rows_q(const unsigned char* src, long long srcStride, const int* ids, int rows, int groups,
+                           unsigned char* dst, long long dstStride) {
     const int g = blockIdx.x * blockDim.x + threadIdx.x;
     if (g >= groups) {
         return;
@@ -49,10 +47,10 @@ ISTHMUS_DEVICE void rows_q_f16(const unsigned char* src, long long srcStride, co
         const long long sr = ids ? (long long)ids[r] : (long long)r;
         float w[32];
         F::dequant32(byte_ptr(src, sr * srcStride), g, w);
-        unsigned short* out = reinterpret_cast<unsigned short*>(byte_ptr(dst, (long long)r * dstStride)) + 32 * g;
+        unsigned char* out = byte_ptr(dst, (long long)r * dstStride);
 #pragma unroll
         for (int e = 0; e < 32; e++) {
-            out[e] = (unsigned short)f32_to_f16(w[e]);
+            To::store(out, 32 * g + e, w[e]);
         }
     }
 }
@@ -70,8 +68,7 @@ ISTHMUS_DEVICE void rows_plain(const unsigned char* src, long long srcStride, co
     }
 }
 
-// dst element type: 0 = F32, 1 = F16, 2 = BF16.
-template <int D>
+template <class To>
 ISTHMUS_DEVICE void copy_rows(const unsigned char* src, long long srcStride, const int* rows, int n, int cols,
                               unsigned char* dst, long long dstStride) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
@@ -81,14 +78,7 @@ ISTHMUS_DEVICE void copy_rows(const unsigned char* src, long long srcStride, con
     for (int r = blockIdx.y; r < n; r += gridDim.y) {
         const float v = reinterpret_cast<const float*>(byte_ptr(src, (long long)r * srcStride))[c];
         const long long dr = rows ? (long long)rows[r] : (long long)r;
-        unsigned char* out = byte_ptr(dst, dr * dstStride);
-        if (D == 0) {
-            reinterpret_cast<float*>(out)[c] = v;
-        } else if (D == 1) {
-            reinterpret_cast<unsigned short*>(out)[c] = (unsigned short)f32_to_f16(v);
-        } else {
-            reinterpret_cast<unsigned short*>(out)[c] = (unsigned short)f32_to_bf16(v);
-        }
+        To::store(byte_ptr(dst, dr * dstStride), c, v);
     }
 }
 
@@ -97,13 +87,13 @@ ISTHMUS_DEVICE void copy_rows(const unsigned char* src, long long srcStride, con
 #define ISTHMUS_ROWS_Q(name, F)                                                                                 \
     extern "C" __global__ void isthmus_rows_##name(const unsigned char* src, long long srcStride, const int* ids, \
                                                    int rows, int groups, unsigned char* dst, long long dstStride) { \
-        isthmus::rows_q_f32<isthmus::F>(src, srcStride, ids, rows, groups, dst, dstStride);                    \
+        isthmus::rows_q<isthmus::F, isthmus::ToF32>(src, srcStride, ids, rows, groups, dst, dstStride);             \
     }                                                                                                           \
     ISTHMUS_EXPORT(isthmus_rows_##name)                                                                         \
     extern "C" __global__ void isthmus_rows_##name##_to_f16(const unsigned char* src, long long srcStride,       \
                                                             const int* ids, int rows, int groups,               \
                                                             unsigned char* dst, long long dstStride) {          \
-        isthmus::rows_q_f16<isthmus::F>(src, srcStride, ids, rows, groups, dst, dstStride);                    \
+        isthmus::rows_q<isthmus::F, isthmus::ToF16>(src, srcStride, ids, rows, groups, dst, dstStride);             \
     }                                                                                                           \
     ISTHMUS_EXPORT(isthmus_rows_##name##_to_f16)
 
@@ -130,14 +120,14 @@ ISTHMUS_ROWS_PLAIN(f32, F32)
 ISTHMUS_ROWS_PLAIN(f16, F16)
 ISTHMUS_ROWS_PLAIN(bf16, BF16)
 
-#define ISTHMUS_COPY_ROWS(name, D)                                                                               \
+#define ISTHMUS_COPY_ROWS(name, To)                                                                               \
     extern "C" __global__ void isthmus_copy_rows_##name(const unsigned char* src, long long srcStride,           \
                                                         const int* rows, int n, int cols, unsigned char* dst,   \
                                                         long long dstStride) {                                  \
-        isthmus::copy_rows<D>(src, srcStride, rows, n, cols, dst, dstStride);                                   \
+        isthmus::copy_rows<isthmus::To>(src, srcStride, rows, n, cols, dst, dstStride);                             \
     }                                                                                                           \
     ISTHMUS_EXPORT(isthmus_copy_rows_##name)
 
-ISTHMUS_COPY_ROWS(f32, 0)
-ISTHMUS_COPY_ROWS(f16, 1)
-ISTHMUS_COPY_ROWS(bf16, 2)
+ISTHMUS_COPY_ROWS(f32, ToF32)
+ISTHMUS_COPY_ROWS(f16, ToF16)
+ISTHMUS_COPY_ROWS(bf16, ToBF16)
