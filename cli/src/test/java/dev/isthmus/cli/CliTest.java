@@ -6,13 +6,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import picocli.CommandLine;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,30 +18,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The isthmus command as a user runs it, in process. */
 class CliTest {
-    private record Result(int exit, String out, String err) {
-    }
-
     @AfterEach
     void clearBackendProperty() {
         System.clearProperty("isthmus.backend");
     }
 
-    private static Result run(String... args) {
-        PrintStream originalOut = System.out;
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int exit;
-        try {
-            System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
-            CommandLine cl = Isthmus.commandLine();
-            cl.setOut(new PrintWriter(out, true));
-            cl.setErr(new PrintWriter(err, true));
-            exit = cl.execute(args);
-        } finally {
-            System.setOut(originalOut);
-        }
-        return new Result(exit, bytes.toString(StandardCharsets.UTF_8) + out, err.toString());
+    /** {@code isthmus args}, with what the command writes to {@code System.out} (generated text, reports). */
+    private static CliRun run(String... args) {
+        return CliRun.runWithSystemOut(args);
     }
 
     /** A subcommand's help must not run it, nor fail on its required options (run, bench, serve need -m). */
@@ -54,7 +33,7 @@ class CliTest {
     @ValueSource(strings = {"backends", "conformance", "run", "tokenize", "info", "bench", "synth", "quantize",
             "perplexity", "serve"})
     void everySubcommandPrintsItsHelp(String command) {
-        Result r = run(command, "--help");
+        CliRun r = run(command, "--help");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().startsWith("Usage: isthmus " + command), r.out());
         assertTrue(r.out().contains("-h, --help"), r.out());
@@ -62,7 +41,7 @@ class CliTest {
 
     @Test
     void backendsListsCpuAsAvailable() {
-        Result r = run("backends");
+        CliRun r = run("backends");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().lines().anyMatch(l -> l.matches("\\*?\\s+cpu\\s+0\\s+available\\s+.*")), r.out());
         assertTrue(r.out().contains("selected: "), r.out());
@@ -71,7 +50,7 @@ class CliTest {
     @Test
     void requestedBackendIsSelected() {
         System.setProperty("isthmus.backend", "cpu");
-        Result r = run("backends");
+        CliRun r = run("backends");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().lines().anyMatch(l -> l.matches("\\*\\s+cpu\\s+0\\s+available\\s+.*")), r.out());
         assertTrue(r.out().contains("selected: cpu (requested)"), r.out());
@@ -80,7 +59,7 @@ class CliTest {
     @Test
     void unknownBackendNamesItAndListsTheKnownOnes() {
         System.setProperty("isthmus.backend", "nope");
-        Result r = run("backends");
+        CliRun r = run("backends");
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("unknown backend 'nope'"), r.err());
         assertTrue(r.err().contains("known backends: "), r.err());
@@ -90,7 +69,7 @@ class CliTest {
     @Test
     void runPrintsLlama2cGoldenTextExactly() throws IOException {
         byte[] expected = Files.readAllBytes(SharedData.file("golden/stories260K.greedy200.expected.txt"));
-        Result r = run("run", "-m", SharedData.file("models/stories260K.gguf").toString(),
+        CliRun r = run("run", "-m", SharedData.file("models/stories260K.gguf").toString(),
                 "-n", "200", "--temp", "0", "-p", "");
         assertEquals(0, r.exit(), r.err());
         assertEquals(new String(expected, StandardCharsets.UTF_8), r.out());
@@ -100,7 +79,7 @@ class CliTest {
     @Test
     void runAcceptsLlama2cCheckpoints() throws IOException {
         String expected = Files.readString(SharedData.file("golden/stories260K.greedy200.expected.txt"));
-        Result r = run("run", "-m", SharedData.file("llama2c/stories260K.bin").toString(),
+        CliRun r = run("run", "-m", SharedData.file("llama2c/stories260K.bin").toString(),
                 "-z", SharedData.file("llama2c/tok512.bin").toString(), "-n", "200", "--temp", "0");
         assertEquals(0, r.exit(), r.err());
         assertEquals(expected, r.out());
@@ -109,9 +88,9 @@ class CliTest {
     @Test
     void seededSamplingIsReproducible() {
         String model = SharedData.file("models/stories260K.gguf").toString();
-        Result a = run("run", "-m", model, "-n", "40", "--temp", "1.0", "--seed", "42", "-p", "Once");
-        Result b = run("run", "-m", model, "-n", "40", "--temp", "1.0", "--seed", "42", "-p", "Once");
-        Result c = run("run", "-m", model, "-n", "40", "--temp", "1.0", "--seed", "43", "-p", "Once");
+        CliRun a = run("run", "-m", model, "-n", "40", "--temp", "1.0", "--seed", "42", "-p", "Once");
+        CliRun b = run("run", "-m", model, "-n", "40", "--temp", "1.0", "--seed", "42", "-p", "Once");
+        CliRun c = run("run", "-m", model, "-n", "40", "--temp", "1.0", "--seed", "43", "-p", "Once");
         assertEquals(0, a.exit(), a.err());
         assertEquals(a.out(), b.out());
         assertFalse(a.out().equals(c.out()), "different seeds gave the same 40 tokens");
@@ -123,14 +102,14 @@ class CliTest {
     void tokenizeVectorsReproducesLlamaCppOutput(String family) throws IOException {
         Path vocab = SharedData.file("tokenizer-vectors/ggml-vocab-" + family + ".gguf");
         String expected = Files.readString(SharedData.file("tokenizer-vectors/ggml-vocab-" + family + ".gguf.out"));
-        Result r = run("tokenize", "-m", vocab.toString(), "--vectors", vocab + ".inp");
+        CliRun r = run("tokenize", "-m", vocab.toString(), "--vectors", vocab + ".inp");
         assertEquals(0, r.exit(), r.err());
         assertEquals(expected, r.out());
     }
 
     @Test
     void infoDescribesTheModel() {
-        Result r = run("info", "-m", SharedData.file("models/llama-2-tiny-random.gguf").toString());
+        CliRun r = run("info", "-m", SharedData.file("models/llama-2-tiny-random.gguf").toString());
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("architecture: llama"), r.out());
         assertTrue(r.out().contains("F16"), r.out());
@@ -139,7 +118,7 @@ class CliTest {
 
     @Test
     void conformanceOnCpuPrintsThePerOpTableAndPasses() {
-        Result r = run("conformance", "--backend", "cpu");
+        CliRun r = run("conformance", "--backend", "cpu");
         assertEquals(0, r.exit(), r.out() + r.err());
         assertTrue(r.out().contains("MATMUL"), r.out());
         assertTrue(r.out().contains("ATTENTION"), r.out());
@@ -150,7 +129,7 @@ class CliTest {
     void badModelFileIsOneClearLine(@TempDir Path dir) throws IOException {
         Path bad = dir.resolve("bad.gguf");
         Files.write(bad, new byte[] {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1});
-        Result r = run("run", "-m", bad.toString(), "-n", "1");
+        CliRun r = run("run", "-m", bad.toString(), "-n", "1");
         assertEquals(1, r.exit());
         assertTrue(r.err().startsWith("isthmus: "), r.err());
         assertTrue(r.err().contains("bad.gguf"), r.err());

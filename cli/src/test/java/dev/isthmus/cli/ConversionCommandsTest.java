@@ -4,33 +4,18 @@ import dev.isthmus.engine.SharedData;
 import dev.isthmus.engine.gguf.GgufFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import static dev.isthmus.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code isthmus synth} and {@code isthmus quantize} as a user runs them. */
 class ConversionCommandsTest {
-    private record Result(int exit, String out, String err) {
-    }
-
-    private static Result run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = Isthmus.commandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int exit = cl.execute(args);
-        return new Result(exit, out.toString(), err.toString());
-    }
-
-    private static void assertOneLineError(Result r, String expected) {
+    private static void assertOneLineError(CliRun r, String expected) {
         assertEquals(1, r.exit(), r.out() + r.err());
         assertTrue(r.err().startsWith("isthmus: "), r.err());
         assertTrue(r.err().contains(expected), r.err());
@@ -40,7 +25,7 @@ class ConversionCommandsTest {
     @Test
     void synthWritesARunnableModel(@TempDir Path dir) {
         Path file = dir.resolve("tiny.gguf");
-        Result r = run("synth", "--shape", "tiny", "--dtype", "Q4_K_M", "--seed", "3", "-o", file.toString());
+        CliRun r = run("synth", "--shape", "tiny", "--dtype", "Q4_K_M", "--seed", "3", "-o", file.toString());
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().startsWith(file + ": "), r.out());
         assertTrue(r.out().contains(" bytes "), r.out());
@@ -48,18 +33,18 @@ class ConversionCommandsTest {
             assertEquals(15, g.metadata().getLong("general.file_type", -1));
             assertEquals(3, g.metadata().getLong("isthmus.synthetic.seed", -1));
         }
-        Result run = run("run", "-m", file.toString(), "-p", "Hello", "-n", "4", "--temp", "0");
+        CliRun run = run("run", "-m", file.toString(), "-p", "Hello", "-n", "4", "--temp", "0");
         assertEquals(0, run.exit(), run.err());
     }
 
     @Test
     void quantizeConvertsStories260K(@TempDir Path dir) {
         Path file = dir.resolve("q8.gguf");
-        Result r = run("quantize", "-m", SharedData.file("models/stories260K.gguf").toString(), "-o", file.toString(),
+        CliRun r = run("quantize", "-m", SharedData.file("models/stories260K.gguf").toString(), "-o", file.toString(),
                 "--type", "q8_0");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("5 tensors fell back"), r.out()); // ffn_down's rows of 172 become F16
-        Result info = run("info", "-m", file.toString());
+        CliRun info = run("info", "-m", file.toString());
         assertEquals(0, info.exit(), info.err());
         assertTrue(info.out().contains("Q8_0"), info.out());
         assertTrue(info.out().contains("general.file_type = 7"), info.out());

@@ -5,14 +5,8 @@ import dev.isthmus.engine.gguf.GgufFile;
 import dev.isthmus.engine.safetensors.HfFixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
@@ -32,28 +26,12 @@ class PerplexityCommandTest {
             """;
     private static final Pattern PPL = Pattern.compile("PPL = (\\d+\\.\\d{4}) \\+/- (\\d+\\.\\d{4}) .* (\\d+) windows of 64");
 
-    private record Result(int exit, String out, String err) {
+    /** {@code isthmus args}, with what the command writes to {@code System.out} (generated text, reports). */
+    private static CliRun run(String... args) {
+        return CliRun.runWithSystemOut(args);
     }
 
-    private static Result run(String... args) {
-        PrintStream originalOut = System.out;
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int exit;
-        try {
-            System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
-            CommandLine cl = Isthmus.commandLine();
-            cl.setOut(new PrintWriter(out, true));
-            cl.setErr(new PrintWriter(err, true));
-            exit = cl.execute(args);
-        } finally {
-            System.setOut(originalOut);
-        }
-        return new Result(exit, bytes.toString(StandardCharsets.UTF_8) + out, err.toString());
-    }
-
-    private static double ppl(Result r) {
+    private static double ppl(CliRun r) {
         assertEquals(0, r.exit(), r.err());
         Matcher m = PPL.matcher(r.out());
         assertTrue(m.find(), r.out());
@@ -64,7 +42,7 @@ class PerplexityCommandTest {
     void ggufAndTheSameModelAsAHuggingFaceCheckpoint(@TempDir Path dir) throws IOException {
         Path text = Files.writeString(dir.resolve("story.txt"), TEXT);
         String gguf = SharedData.file("models/stories260K.gguf").toString();
-        Result r = run("perplexity", "-m", gguf, "-f", text.toString(), "--ctx", "64", "-t", "1");
+        CliRun r = run("perplexity", "-m", gguf, "-f", text.toString(), "--ctx", "64", "-t", "1");
         double a = ppl(r);
         assertTrue(a > 1.2 && a < 30, r.out());
 
@@ -75,18 +53,18 @@ class PerplexityCommandTest {
         double b = ppl(run("perplexity", "-m", hf.toString(), "-f", text.toString(), "--ctx", "64", "-t", "1"));
         assertEquals(a, b, 1e-3);
 
-        Result limited = run("perplexity", "-m", hf.toString(), "-f", text.toString(), "--ctx", "64", "--chunks", "2",
+        CliRun limited = run("perplexity", "-m", hf.toString(), "-f", text.toString(), "--ctx", "64", "--chunks", "2",
                 "-t", "1");
         Matcher m = PPL.matcher(limited.out());
         assertTrue(m.find(), limited.out() + limited.err());
         assertEquals("2", m.group(3));
 
-        Result runGguf = run("run", "-m", gguf, "-p", "Once upon a time", "-n", "24", "--temp", "0", "-t", "1");
-        Result runHf = run("run", "-m", hf.toString(), "-p", "Once upon a time", "-n", "24", "--temp", "0", "-t", "1");
+        CliRun runGguf = run("run", "-m", gguf, "-p", "Once upon a time", "-n", "24", "--temp", "0", "-t", "1");
+        CliRun runHf = run("run", "-m", hf.toString(), "-p", "Once upon a time", "-n", "24", "--temp", "0", "-t", "1");
         assertEquals(0, runHf.exit(), runHf.err());
         assertEquals(runGguf.out(), runHf.out());
 
-        Result info = run("info", "-m", hf.toString());
+        CliRun info = run("info", "-m", hf.toString());
         assertEquals(0, info.exit(), info.err());
         assertTrue(info.out().contains("(safetensors)") && info.out().contains("tokenizer.ggml.model = \"llama\""),
                 info.out());
@@ -102,8 +80,8 @@ class PerplexityCommandTest {
         }
         Path a = dir.resolve("a.gguf");
         Path b = dir.resolve("b.gguf");
-        Result ra = run("quantize", "-m", gguf.toString(), "-o", a.toString(), "--type", "Q8_0", "-t", "1");
-        Result rb = run("quantize", "-m", hf.toString(), "-o", b.toString(), "--type", "Q8_0", "-t", "1");
+        CliRun ra = run("quantize", "-m", gguf.toString(), "-o", a.toString(), "--type", "Q8_0", "-t", "1");
+        CliRun rb = run("quantize", "-m", hf.toString(), "-o", b.toString(), "--type", "Q8_0", "-t", "1");
         assertEquals(0, ra.exit(), ra.err());
         assertEquals(0, rb.exit(), rb.err());
         try (GgufFile fa = GgufFile.open(a); GgufFile fb = GgufFile.open(b)) {
@@ -122,7 +100,7 @@ class PerplexityCommandTest {
     @Test
     void errorsAreOneLine(@TempDir Path dir) throws IOException {
         String gguf = SharedData.file("models/stories260K.gguf").toString();
-        Result r = run("perplexity", "-m", gguf);
+        CliRun r = run("perplexity", "-m", gguf);
         assertEquals(1, r.exit());
         assertTrue(r.err().startsWith("isthmus: missing -f"), r.err());
         Path tiny = Files.writeString(dir.resolve("tiny.txt"), "Once upon a time.");

@@ -5,14 +5,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -21,9 +15,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code run}, {@code bench} and {@code serve} with {@code --draft-model} and {@code --lookup-ngram}, in process. */
 class SpeculativeCliTest {
-    private record Result(int exit, String out, String err) {
-    }
-
     @TempDir
     static Path dir;
     private static String target;
@@ -33,31 +24,16 @@ class SpeculativeCliTest {
     static void quantizeDraft() {
         target = SharedData.file("models/stories260K.gguf").toString();
         draft = dir.resolve("stories260K-q8_0.gguf").toString();
-        Result r = run("quantize", "-m", target, "-o", draft, "--type", "Q8_0", "-t", "1");
+        CliRun r = run("quantize", "-m", target, "-o", draft, "--type", "Q8_0", "-t", "1");
         assertEquals(0, r.exit(), r.err());
     }
 
-    private static Result run(String... args) {
-        PrintStream originalOut = System.out;
-        PrintStream originalErr = System.err;
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int exit;
-        try {
-            System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(errBytes, true, StandardCharsets.UTF_8));
-            CommandLine cl = Isthmus.commandLine();
-            cl.setOut(new PrintWriter(out, true));
-            cl.setErr(new PrintWriter(err, true));
-            exit = cl.execute(args);
-        } finally {
-            System.setOut(originalOut);
-            System.setErr(originalErr);
-        }
-        return new Result(exit, bytes.toString(StandardCharsets.UTF_8) + out,
-                errBytes.toString(StandardCharsets.UTF_8) + err);
+    /**
+     * {@code isthmus args}, with what the command writes to {@code System.out} and {@code System.err} (generated
+     * text, speculation statistics).
+     */
+    private static CliRun run(String... args) {
+        return CliRun.runWithSystemOutAndErr(args);
     }
 
     private static String golden() throws IOException {
@@ -66,7 +42,7 @@ class SpeculativeCliTest {
 
     @Test
     void runWithDraftModelPrintsTheGreedyGoldenText() throws IOException {
-        Result r = run("run", "-m", target, "--draft-model", draft, "--draft-p-min", "0", "-n", "200", "--temp", "0",
+        CliRun r = run("run", "-m", target, "--draft-model", draft, "--draft-p-min", "0", "-n", "200", "--temp", "0",
                 "-p", "", "-t", "1", "--backend", "cpu");
         assertEquals(0, r.exit(), r.err());
         assertEquals(golden(), r.out());
@@ -76,7 +52,7 @@ class SpeculativeCliTest {
 
     @Test
     void runWithNgramLookupPrintsTheGreedyGoldenText() throws IOException {
-        Result r = run("run", "-m", target, "--lookup-ngram", "3", "--draft-max", "4", "-n", "200", "--temp", "0",
+        CliRun r = run("run", "-m", target, "--lookup-ngram", "3", "--draft-max", "4", "-n", "200", "--temp", "0",
                 "-p", "", "-t", "1", "--backend", "cpu");
         assertEquals(0, r.exit(), r.err());
         assertEquals(golden(), r.out());
@@ -88,7 +64,7 @@ class SpeculativeCliTest {
     void draftWithAnotherVocabularyIsAClearErrorOfRunAndServe() {
         String other = SharedData.file("models/llama-2-tiny-random.gguf").toString();
         for (String[] command : new String[][] {{"run", "-n", "5"}, {"serve", "--port", "0"}}) {
-            Result r = run(command[0], "-m", target, "--draft-model", other, command[1], command[2], "-t", "1",
+            CliRun r = run(command[0], "-m", target, "--draft-model", other, command[1], command[2], "-t", "1",
                     "--backend", "cpu");
             assertEquals(1, r.exit(), command[0]);
             assertTrue(r.err().contains("isthmus: draft vocabulary differs from the target's: the target has 512 "
@@ -99,7 +75,7 @@ class SpeculativeCliTest {
 
     @Test
     void serveHelpNamesTheSpeculationOptions() {
-        Result r = run("serve", "--help");
+        CliRun r = run("serve", "--help");
         assertEquals(0, r.exit(), r.err());
         for (String option : new String[] {"--draft-model=MODEL", "--draft-max=K", "--draft-min=K", "--draft-p-min=P",
                 "--lookup-ngram=N"}) {
@@ -109,7 +85,7 @@ class SpeculativeCliTest {
 
     @Test
     void draftModelAndLookupExcludeEachOther() {
-        Result r = run("run", "-m", target, "--draft-model", draft, "--lookup-ngram", "2", "-n", "5", "-t", "1",
+        CliRun r = run("run", "-m", target, "--draft-model", draft, "--lookup-ngram", "2", "-n", "5", "-t", "1",
                 "--backend", "cpu");
         assertEquals(1, r.exit());
         assertTrue(r.err().contains("--draft-model and --lookup-ngram exclude each other"), r.err());
@@ -117,7 +93,7 @@ class SpeculativeCliTest {
 
     @Test
     void benchReportsAcceptanceAndSpeedup() {
-        Result r = run("bench", "-m", target, "--draft-model", draft, "--draft-max", "8", "-n", "64", "--reps", "1",
+        CliRun r = run("bench", "-m", target, "--draft-model", draft, "--draft-max", "8", "-n", "64", "--reps", "1",
                 "-t", "1", "--backend", "cpu");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("| model | drafter | K | p-min | temp | tokens | acceptance |"), r.out());

@@ -9,15 +9,11 @@ import org.junit.jupiter.api.DynamicNode;
 import org.junit.jupiter.api.TestFactory;
 
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.DynamicContainer.dynamicContainer;
 import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 
 /**
@@ -27,8 +23,7 @@ import static org.junit.jupiter.api.DynamicTest.dynamicTest;
  * the factory produces a failing test rather than passing vacuously.
  */
 class BackendConformanceTest {
-    private static final List<Backend> OPENED = Collections.synchronizedList(new ArrayList<>());
-    private static final Map<String, List<CaseResult>> RESULTS = Collections.synchronizedMap(new LinkedHashMap<>());
+    private static final ConformanceRuns RUNS = new ConformanceRuns();
 
     @TestFactory
     List<DynamicNode> conformance() {
@@ -64,35 +59,13 @@ class BackendConformanceTest {
                 nodes.add(dynamicTest(c.name() + " can be created", () -> fail("creating " + c.name() + " failed", e)));
                 continue;
             }
-            OPENED.add(backend);
-            List<CaseResult> results = Collections.synchronizedList(new ArrayList<>());
-            RESULTS.put(c.name(), results);
-            nodes.add(dynamicContainer(c.name(), ConformanceSuite.cases().stream().map(tc ->
-                    dynamicTest(tc.name(), () -> {
-                        CaseResult r = ConformanceSuite.run(backend, tc);
-                        results.add(r);
-                        switch (r.status()) {
-                            case PASS -> { }
-                            case UNSUPPORTED -> Assumptions.abort(r.message());
-                            case FAIL, ERROR -> fail(r.toString());
-                        }
-                    }))));
+            nodes.add(RUNS.suite(c.name(), backend, tc -> true));
         }
         return nodes;
     }
 
     @AfterAll
     static void report() {
-        try {
-            RESULTS.forEach((name, results) -> {
-                if (!results.isEmpty()) {
-                    System.out.println(new ConformanceReport(name, results).format());
-                }
-            });
-        } finally {
-            OPENED.forEach(Backend::close);
-            OPENED.clear();
-            RESULTS.clear();
-        }
+        RUNS.reportAndClose();
     }
 }

@@ -4,27 +4,20 @@ import dev.isthmus.api.Op;
 import dev.isthmus.api.spi.Backend;
 import dev.isthmus.backend.cuda.CudaBackendProvider;
 import dev.isthmus.backend.cuda.KernelResources;
-import dev.isthmus.conformance.CaseResult;
-import dev.isthmus.conformance.ConformanceReport;
-import dev.isthmus.conformance.ConformanceSuite;
+import dev.isthmus.conformance.ConformanceRuns;
 import dev.isthmus.conformance.TestCase;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.DynamicContainer;
 import org.junit.jupiter.api.DynamicNode;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.EnumSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Predicate;
-
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The whole conformance suite on the CUDA backend running on the kernel emulator: the backend's host code
@@ -40,8 +33,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * reported as skipped.
  */
 class EmulatedCudaConformanceTest {
-    private static final List<Backend> OPENED = Collections.synchronizedList(new ArrayList<>());
-    private static final Map<String, List<CaseResult>> RESULTS = Collections.synchronizedMap(new LinkedHashMap<>());
+    private static final ConformanceRuns RUNS = new ConformanceRuns();
 
     private record Variant(String name, Map<String, String> properties, Predicate<TestCase> cases) {
     }
@@ -66,36 +58,13 @@ class EmulatedCudaConformanceTest {
         List<DynamicNode> nodes = new ArrayList<>();
         for (Variant v : variants) {
             Backend backend = CudaBackendProvider.emulated(CudaBackendProvider.options(v.properties()));
-            OPENED.add(backend);
-            List<CaseResult> results = Collections.synchronizedList(new ArrayList<>());
-            RESULTS.put(v.name(), results);
-            nodes.add(DynamicContainer.dynamicContainer(v.name(), ConformanceSuite.cases().stream()
-                    .filter(v.cases())
-                    .map(tc -> DynamicTest.dynamicTest(tc.name(), () -> {
-                        CaseResult r = ConformanceSuite.run(backend, tc);
-                        results.add(r);
-                        switch (r.status()) {
-                            case PASS -> { }
-                            case UNSUPPORTED -> Assumptions.abort(r.message());
-                            case FAIL, ERROR -> fail(r.toString());
-                        }
-                    }))));
+            nodes.add(RUNS.suite(v.name(), backend, v.cases()));
         }
         return nodes;
     }
 
     @AfterAll
     static void report() {
-        try {
-            RESULTS.forEach((name, results) -> {
-                if (!results.isEmpty()) {
-                    System.out.println(new ConformanceReport(name, results).format());
-                }
-            });
-        } finally {
-            OPENED.forEach(Backend::close);
-            OPENED.clear();
-            RESULTS.clear();
-        }
+        RUNS.reportAndClose();
     }
 }

@@ -1,32 +1,27 @@
 package dev.isthmus.conformance.golden;
 
-import dev.isthmus.api.DType;
-import dev.isthmus.api.Tensor;
 import dev.isthmus.api.discovery.Backends;
 import dev.isthmus.api.spi.Backend;
 import dev.isthmus.api.spi.BackendOptions;
 import dev.isthmus.engine.SharedData;
 import dev.isthmus.engine.generation.GenerationParams;
 import dev.isthmus.engine.generation.GenerationResult;
-import dev.isthmus.engine.graph.Batch;
-import dev.isthmus.engine.graph.KvCache;
 import dev.isthmus.engine.model.Model;
 import org.junit.jupiter.api.DynamicContainer;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
+import static dev.isthmus.conformance.golden.GoldenRuns.floats;
+import static dev.isthmus.conformance.golden.GoldenRuns.ids;
+import static dev.isthmus.conformance.golden.GoldenRuns.lineIds;
+import static dev.isthmus.conformance.golden.GoldenRuns.logits;
+import static dev.isthmus.conformance.golden.GoldenRuns.nmse;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -104,51 +99,5 @@ class ModelGoldenTest {
             float[] actual = logits(m, backend, promptIds);
             assertTrue(nmse(expectedLogits, actual) <= LOGITS_NMSE, "NMSE " + nmse(expectedLogits, actual));
         }
-    }
-
-    /** Logits at the last of {@code tokens}, evaluated from position 0 in one batch. */
-    private static float[] logits(Model m, Backend backend, int... tokens) {
-        try (KvCache cache = m.transformer().newCache(1, tokens.length, DType.F32); Arena arena = Arena.ofConfined()) {
-            Tensor out = m.transformer().forward(Batch.ofSequence(0, 0, tokens), cache);
-            Tensor host = Tensor.allocate(arena, DType.F32, out.shape());
-            backend.copy(out, host);
-            return host.toFloatArray();
-        }
-    }
-
-    private static double nmse(float[] expected, float[] actual) {
-        assertEquals(expected.length, actual.length);
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < expected.length; i++) {
-            double d = (double) expected[i] - actual[i];
-            num += d * d;
-            den += (double) expected[i] * expected[i];
-        }
-        return num / den;
-    }
-
-    private static float[] floats(Path file) throws IOException {
-        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
-        float[] f = new float[b.remaining() / 4];
-        b.asFloatBuffer().get(f);
-        return f;
-    }
-
-    private static int[] ids(String json, String key) {
-        Matcher m = Pattern.compile("\"" + key + "\"\\s*:\\s*\\[([^\\]]*)]").matcher(json);
-        assertTrue(m.find(), "no " + key + " in golden JSON");
-        return Arrays.stream(m.group(1).split(",")).map(String::trim).filter(s -> !s.isEmpty())
-                .mapToInt(Integer::parseInt).toArray();
-    }
-
-    private static int[] lineIds(String golden, String key) {
-        for (String line : golden.split("\n")) {
-            if (line.startsWith(key + ":")) {
-                return Arrays.stream(line.substring(key.length() + 1).trim().split("\\s+"))
-                        .mapToInt(Integer::parseInt).toArray();
-            }
-        }
-        throw new AssertionError("no " + key + " line in golden file");
     }
 }

@@ -5,6 +5,7 @@ import dev.isthmus.api.Tensor;
 import dev.isthmus.api.discovery.Backends;
 import dev.isthmus.api.spi.Backend;
 import dev.isthmus.api.spi.BackendOptions;
+import dev.isthmus.conformance.golden.GoldenRuns;
 import dev.isthmus.conformance.reference.Dequant;
 import dev.isthmus.engine.SharedData;
 import dev.isthmus.engine.format.TensorInfo;
@@ -25,8 +26,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -48,10 +47,8 @@ class QuantizeStoriesTest {
     @BeforeAll
     static void setUp() throws IOException {
         backend = Backends.open("cpu", BackendOptions.defaults());
-        String json = Files.readString(SharedData.file("golden/stories260K.greedy200.ids.json"));
-        Matcher m = Pattern.compile("\"generated_ids\"\\s*:\\s*\\[([^\\]]*)]").matcher(json);
-        assertTrue(m.find(), "no generated_ids in the golden file");
-        goldenIds = Arrays.stream(m.group(1).split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+        goldenIds = GoldenRuns.ids(Files.readString(SharedData.file("golden/stories260K.greedy200.ids.json")),
+                "generated_ids");
     }
 
     @AfterAll

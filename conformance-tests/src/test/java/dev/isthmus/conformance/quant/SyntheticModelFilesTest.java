@@ -30,6 +30,7 @@ import java.util.function.Function;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
+import static dev.isthmus.conformance.golden.GoldenRuns.nmse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -140,17 +141,5 @@ class SyntheticModelFilesTest {
             backend.copy(out, host);
             return host.toFloatArray();
         }
-    }
-
-    static double nmse(float[] expected, float[] actual) {
-        assertEquals(expected.length, actual.length);
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < expected.length; i++) {
-            double d = (double) expected[i] - actual[i];
-            num += d * d;
-            den += (double) expected[i] * expected[i];
-        }
-        return num / den;
     }
 }
