@@ -19,6 +19,7 @@ import dev.isthmus.engine.model.Model;
 import dev.isthmus.engine.quant.ModelQuantizer;
 import dev.isthmus.engine.quant.QuantRecipe;
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.sampling.TokenHistory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,7 @@
 package dev.isthmus.engine.generation;
 
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.tokenizer.Tokenizer;
 
 import java.util.List;
 
@@ -27,5 +28,27 @@ public record GenerationParams(int maxTokens, SamplingParams sampling, List<Stri
 
     public static GenerationParams greedy(int maxTokens) {
         return new GenerationParams(maxTokens, SamplingParams.greedy(), List.of(), null, false);
+    }
+
+    /** Tokenizes {@code prompt} with BOS and special tokens as these parameters ask. */
+    public int[] tokenize(Tokenizer tokenizer, String prompt) {
+        return tokenizer.encode(prompt, addBos != null ? addBos : tokenizer.addBosByDefault(), parseSpecial);
+    }
+
+    /**
+     * The KV cache positions a generation after {@code prompt} can use: the prompt and {@link #maxTokens} new
+     * tokens, at most the context window.
+     *
+     * @throws IllegalArgumentException if the prompt is empty or does not fit the context window
+     */
+    public int cacheCapacity(int[] prompt, int contextLength) {
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("empty prompt: nothing to condition on (add BOS or some text)");
+        }
+        if (prompt.length >= contextLength) {
+            throw new IllegalArgumentException("prompt of " + prompt.length
+                    + " tokens does not fit the context window of " + contextLength);
+        }
+        return (int) Math.min(contextLength, (long) prompt.length + maxTokens);
     }
 }

@@ -1,23 +1,17 @@
 package dev.isthmus.engine.generation;
 
 import dev.isthmus.api.DType;
-import dev.isthmus.api.Tensor;
 import dev.isthmus.engine.graph.Batch;
+import dev.isthmus.engine.graph.HostLogits;
 import dev.isthmus.engine.graph.KvCache;
 import dev.isthmus.engine.graph.Transformer;
 import dev.isthmus.engine.sampling.Sampler;
-import dev.isthmus.engine.tokenizer.StreamingDecoder;
 import dev.isthmus.engine.tokenizer.Tokenizer;
 
-import java.lang.foreign.Arena;
-import java.util.Arrays;
 import java.util.function.Consumer;
 
 /** Generates text for one prompt at a time: prefill in chunks, then one token per forward pass. */
 public final class Generator {
-    /** Prompt tokens per forward pass during prefill. */
-    private static final int PREFILL_CHUNK = 512;
-
     private final Transformer model;
     private final Tokenizer tokenizer;
 
@@ -32,8 +26,7 @@ public final class Generator {
 
     /** Tokenizes {@code prompt} as {@link #generate(int[], GenerationParams, Consumer)} would. */
     public int[] tokenize(String prompt, GenerationParams params) {
-        boolean addBos = params.addBos() != null ? params.addBos() : tokenizer.addBosByDefault();
-        return tokenizer.encode(prompt, addBos, params.parseSpecial());
+        return params.tokenize(tokenizer, prompt);
     }
 
     /** Tokenizes the prompt and generates; {@code sink} receives the new text as it is produced. */
@@ -47,82 +40,35 @@ public final class Generator {
      * @throws IllegalArgumentException if the prompt is empty or does not fit the context window
      */
     public GenerationResult generate(int[] prompt, GenerationParams params, Consumer<String> sink) {
-        int ctx = model.config().contextLength();
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("empty prompt: nothing to condition on (add BOS or some text)");
-        }
-        if (prompt.length >= ctx) {
-            throw new IllegalArgumentException("prompt of " + prompt.length
-                    + " tokens does not fit the context window of " + ctx);
-        }
-        int capacity = (int) Math.min(ctx, (long) prompt.length + params.maxTokens());
+        int capacity = params.cacheCapacity(prompt, model.config().contextLength());
         Sampler sampler = new Sampler(params.sampling());
         for (int t : prompt) {
             sampler.accept(t);
         }
-        StreamingDecoder decoder = new StreamingDecoder(tokenizer, prompt[prompt.length - 1] == tokenizer.bos());
-        StopMatcher stops = new StopMatcher(params.stop());
-        StringBuilder text = new StringBuilder();
-        int[] generated = new int[params.maxTokens()];
-        int count = 0;
-        StopReason reason = StopReason.MAX_TOKENS;
+        GenerationOutput out = new GenerationOutput(tokenizer, params, prompt, sink);
 
-        try (KvCache cache = model.newCache(1, capacity, DType.F32); Arena arena = Arena.ofConfined()) {
-            Tensor hostLogits = model.backend().device().hostAccessible() ? null
-                    : Tensor.allocate(arena, DType.F32, 1, model.config().vocabSize());
+        try (KvCache cache = model.newCache(1, capacity, DType.F32);
+             HostLogits host = new HostLogits(model.backend(), model.config().vocabSize())) {
             long start = System.nanoTime();
-            float[] logits = null;
-            for (int from = 0; from < prompt.length && params.maxTokens() > 0; from += PREFILL_CHUNK) {
-                int[] chunk = Arrays.copyOfRange(prompt, from, Math.min(prompt.length, from + PREFILL_CHUNK));
-                logits = toHost(model.forward(Batch.ofSequence(0, from, chunk), cache), hostLogits);
-            }
+            float[] logits = out.over() ? null : host.copy(model.prefill(prompt, cache));
             long promptNanos = System.nanoTime() - start;
             start = System.nanoTime();
             int pos = prompt.length;
-            while (count < params.maxTokens()) {
+            while (!out.over()) {
                 int next = sampler.sample(logits);
                 sampler.accept(next);
-                generated[count++] = next;
-                if (tokenizer.isEndOfGeneration(next)) {
-                    reason = StopReason.END_OF_TEXT;
-                    break;
-                }
-                emit(stops.push(decoder.push(next)), text, sink);
-                if (stops.stopped()) {
-                    reason = StopReason.STOP_STRING;
-                    break;
-                }
-                if (count == params.maxTokens()) {
+                if (!out.push(next)) {
                     break;
                 }
                 if (pos >= capacity) {
-                    reason = StopReason.CONTEXT_FULL;
+                    out.contextFull();
                     break;
                 }
-                logits = toHost(model.forward(Batch.ofSequence(0, pos, next), cache), hostLogits);
+                logits = host.copy(model.forward(Batch.ofSequence(0, pos, next), cache));
                 pos++;
             }
-            if (!stops.stopped()) {
-                emit(stops.push(decoder.flush()), text, sink);
-                emit(stops.flush(), text, sink);
-            }
-            return new GenerationResult(text.toString(), prompt, Arrays.copyOf(generated, count), reason,
-                    promptNanos, System.nanoTime() - start);
-        }
-    }
-
-    private float[] toHost(Tensor logits, Tensor hostLogits) {
-        if (hostLogits == null) {
-            return logits.toFloatArray();
-        }
-        model.backend().copy(logits, hostLogits);
-        return hostLogits.toFloatArray();
-    }
-
-    private static void emit(String piece, StringBuilder text, Consumer<String> sink) {
-        if (!piece.isEmpty()) {
-            text.append(piece);
-            sink.accept(piece);
+            out.finish();
+            return out.result(promptNanos, System.nanoTime() - start);
         }
     }
 }

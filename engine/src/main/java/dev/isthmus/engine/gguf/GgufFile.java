@@ -2,6 +2,7 @@ package dev.isthmus.engine.gguf;
 
 import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
+import dev.isthmus.engine.format.MappedFile;
 import dev.isthmus.engine.format.Metadata;
 import dev.isthmus.engine.format.ModelFile;
 import dev.isthmus.engine.format.ModelFormatException;
@@ -102,20 +103,7 @@ public final class GgufFile implements ModelFile {
      * @throws UncheckedIOException if it cannot be read
      */
     public static GgufFile open(Path path) {
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment seg;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-                seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-            }
-            return parse(path, seg, arena);
-        } catch (IOException e) {
-            arena.close();
-            throw new UncheckedIOException("cannot read " + path + ": " + e.getMessage(), e);
-        } catch (RuntimeException | Error e) {
-            arena.close();
-            throw e;
-        }
+        return MappedFile.open(path, (seg, arena) -> parse(path, seg, arena));
     }
 
     /**

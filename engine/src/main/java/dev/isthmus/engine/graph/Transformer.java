@@ -23,6 +23,9 @@ import java.util.List;
  * Names follow the papers and GGUF ({@code wq}, {@code attnNorm}, {@code ropeTheta}).
  */
 public final class Transformer implements AutoCloseable {
+    /** Prompt tokens per forward pass in {@link #prefill}: bounds the activations a long prompt needs at once. */
+    public static final int PREFILL_CHUNK = 512;
+
     private final ModelConfig config;
     private final Backend backend;
     private final List<Tensor> uploaded = new ArrayList<>();
@@ -104,6 +107,21 @@ public final class Transformer implements AutoCloseable {
     /** A KV cache fitting this model for {@code sequences} sequences of up to {@code capacity} tokens. */
     public KvCache newCache(int sequences, int capacity, DType dtype) {
         return new KvCache(backend, config.layers(), config.kvHeads(), config.headDim(), sequences, capacity, dtype);
+    }
+
+    /**
+     * Evaluates a prompt as sequence 0 from position 0, in passes of at most {@value #PREFILL_CHUNK} tokens,
+     * appending its keys and values to {@code cache}.
+     *
+     * @return F32 logits {@code [1, vocab]} after the last token, as {@link #forward} returns them
+     */
+    public Tensor prefill(int[] prompt, KvCache cache) {
+        Tensor logits = null;
+        for (int from = 0; from < prompt.length; from += PREFILL_CHUNK) {
+            int[] chunk = Arrays.copyOfRange(prompt, from, Math.min(prompt.length, from + PREFILL_CHUNK));
+            logits = forward(Batch.ofSequence(0, from, chunk), cache);
+        }
+        return logits;
     }
 
     /**

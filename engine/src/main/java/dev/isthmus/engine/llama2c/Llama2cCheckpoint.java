@@ -2,6 +2,7 @@ package dev.isthmus.engine.llama2c;
 
 import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
+import dev.isthmus.engine.format.MappedFile;
 import dev.isthmus.engine.format.Metadata;
 import dev.isthmus.engine.format.ModelFile;
 import dev.isthmus.engine.format.ModelFormatException;
@@ -120,25 +121,13 @@ public final class Llama2cCheckpoint implements ModelFile {
     public static Llama2cCheckpoint open(Path checkpoint, Path tokenizerBin) {
         Config c = readConfig(checkpoint);
         Metadata tokenizer = tokenizerBin == null ? null : readTokenizer(tokenizerBin, c.vocabSize());
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment seg;
-            try (FileChannel ch = FileChannel.open(checkpoint, StandardOpenOption.READ)) {
-                long size = ch.size();
-                if (size != c.expectedFileSize()) {
-                    // Re-checked because the file may have changed since the header was read.
-                    throw sizeMismatch(checkpoint, c, size);
-                }
-                seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+        return MappedFile.open(checkpoint, (seg, arena) -> {
+            if (seg.byteSize() != c.expectedFileSize()) {
+                // Re-checked because the file may have changed since the header was read.
+                throw sizeMismatch(checkpoint, c, seg.byteSize());
             }
             return new Llama2cCheckpoint(checkpoint, c, arena, seg, synthesize(checkpoint, c, tokenizer));
-        } catch (IOException e) {
-            arena.close();
-            throw new UncheckedIOException("cannot read " + checkpoint + ": " + e.getMessage(), e);
-        } catch (RuntimeException | Error e) {
-            arena.close();
-            throw e;
-        }
+        });
     }
 
     /**

@@ -5,19 +5,15 @@ import dev.isthmus.api.DType;
 /**
  * Q4_1 and Q5_1: 32 elements, x = q · d + m with q in [0, 2^b - 1], m the block minimum and d its range
  * over 2^b - 1 steps. Layouts: Q4_1 = f16 d, f16 m, u8 qs[16]; Q5_1 = f16 d, f16 m, u32 qh, u8 qs[16]
- * (nibbles and high bits placed as in Q4_0/Q5_0).
+ * (nibbles and high bits placed as in Q4_0/Q5_0: {@link NibbleQuantizer}).
  */
-final class AffineQuantizer extends BlockQuantizer {
-    private final int bits;
-    private final int[] q = new int[32];
-
+final class AffineQuantizer extends NibbleQuantizer {
     AffineQuantizer(DType dtype) {
-        super(dtype);
-        bits = switch (dtype) {
+        super(dtype, switch (dtype) {
             case Q4_1 -> 4;
             case Q5_1 -> 5;
             default -> throw new IllegalArgumentException(dtype + " is not Q4_1 or Q5_1");
-        };
+        });
     }
 
     @Override
@@ -36,32 +32,15 @@ final class AffineQuantizer extends BlockQuantizer {
         for (int i = 0; i < 32; i++) {
             q[i] = Bits.clamp((int) Math.floor((x[xo + i] - m) * id + 0.5f), 0, top);
         }
-        int qs = yo + 4;
-        if (bits == 5) {
-            int qh = 0;
-            for (int i = 0; i < 32; i++) {
-                qh |= (q[i] >>> 4) << i;
-            }
-            Bits.putInt(y, yo + 4, qh);
-            qs += 4;
-        }
-        for (int j = 0; j < 16; j++) {
-            y[qs + j] = (byte) ((q[j] & 0x0F) | (q[j + 16] & 0x0F) << 4);
-        }
+        packQuants(y, yo + 4);
     }
 
     @Override
     void dequantizeBlock(byte[] y, int yo, float[] x, int xo) {
         float d = Bits.getHalf(y, yo);
         float m = Bits.getHalf(y, yo + 2);
-        int qh = bits == 5 ? Bits.getInt(y, yo + 4) : 0;
-        int qs = yo + (bits == 5 ? 8 : 4);
-        for (int j = 0; j < 16; j++) {
-            int b = y[qs + j] & 0xFF;
-            int lo = (b & 0x0F) | ((qh >>> j) & 1) << 4;
-            int hi = (b >>> 4) | ((qh >>> (j + 16)) & 1) << 4;
-            x[xo + j] = lo * d + m;
-            x[xo + j + 16] = hi * d + m;
+        for (int i = 0; i < 32; i++) {
+            x[xo + i] = quant(y, yo + 4, i) * d + m;
         }
     }
 }

@@ -23,15 +23,10 @@ final class Q3KQuantizer extends BlockQuantizer {
 
     @Override
     void quantizeBlock(float[] x, int xo, byte[] y, int yo) {
-        float maxScale = 0;
-        float amax = 0;
         for (int j = 0; j < 16; j++) {
             scales[j] = search.symmetricRefined(16, 4, x, xo + 16 * j, L, 16 * j);
-            if (Math.abs(scales[j]) > amax) {
-                amax = Math.abs(scales[j]);
-                maxScale = scales[j];
-            }
         }
+        float maxScale = ScaleSearch.signedMax(scales, 0, 16);
         int s = yo + 96;
         java.util.Arrays.fill(y, s, s + 12, (byte) 0);
         float d;

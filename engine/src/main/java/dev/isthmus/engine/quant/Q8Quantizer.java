@@ -42,16 +42,8 @@ final class Q8Quantizer extends BlockQuantizer {
     }
 
     private static void quantizeQ8_K(float[] x, int xo, byte[] y, int yo) {
-        float max = 0;
-        float amax = 0;
-        for (int i = 0; i < 256; i++) {
-            float ax = Math.abs(x[xo + i]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[xo + i];
-            }
-        }
-        if (amax == 0) {
+        float max = ScaleSearch.signedMax(x, xo, 256);
+        if (max == 0) {
             java.util.Arrays.fill(y, yo, yo + 292, (byte) 0);
             return;
         }

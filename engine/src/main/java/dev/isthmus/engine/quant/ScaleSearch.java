@@ -1,5 +1,7 @@
 package dev.isthmus.engine.quant;
 
+import java.util.Arrays;
+
 /**
  * The scale searches of ggml's K-quant reference quantizers, each fitting one sub-block of n elements.
  * They return the fitted scale and leave the chosen quants in {@code L}; all arithmetic is f32, as in ggml.
@@ -130,8 +132,11 @@ final class ScaleSearch {
         return scale;
     }
 
-    /** Quants are left offset by {@code nmax}, i.e. in [0, 2 nmax - 1]. */
-    float symmetricRefined(int n, int nmax, float[] x, int xo, int[] L, int lo) {
+    /**
+     * The element of largest magnitude, with its sign (the first of equal magnitudes; 0 if all are 0). ggml
+     * scales symmetric quants by it, so that it maps to {@code -nmax} exactly.
+     */
+    static float signedMax(float[] x, int xo, int n) {
         float max = 0;
         float amax = 0;
         for (int i = 0; i < n; i++) {
@@ -141,10 +146,14 @@ final class ScaleSearch {
                 max = x[xo + i];
             }
         }
-        if (amax < GROUP_MAX_EPS) {
-            for (int i = 0; i < n; i++) {
-                L[lo + i] = 0;
-            }
+        return max;
+    }
+
+    /** Quants are left offset by {@code nmax}, i.e. in [0, 2 nmax - 1]. */
+    float symmetricRefined(int n, int nmax, float[] x, int xo, int[] L, int lo) {
+        float max = signedMax(x, xo, n);
+        if (Math.abs(max) < GROUP_MAX_EPS) {
+            Arrays.fill(L, lo, lo + n, 0);
             return 0;
         }
         float iscale = -nmax / max;
@@ -197,19 +206,9 @@ final class ScaleSearch {
 
     /** Quants are left offset by {@code nmax}, i.e. in [0, 2 nmax - 1]. */
     float symmetricSearch(int n, int nmax, float[] x, int xo, int[] L, int lo) {
-        float max = 0;
-        float amax = 0;
-        for (int i = 0; i < n; i++) {
-            float ax = Math.abs(x[xo + i]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[xo + i];
-            }
-        }
-        if (amax < GROUP_MAX_EPS) {
-            for (int i = 0; i < n; i++) {
-                L[lo + i] = 0;
-            }
+        float max = signedMax(x, xo, n);
+        if (Math.abs(max) < GROUP_MAX_EPS) {
+            Arrays.fill(L, lo, lo + n, 0);
             return 0;
         }
         for (int i = 0; i < n; i++) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
+import dev.isthmus.engine.format.MappedFile;
 import dev.isthmus.engine.format.ModelFormatException;
 
 import java.io.IOException;
@@ -96,20 +97,7 @@ public final class SafetensorsFile implements AutoCloseable {
      * @throws UncheckedIOException if it cannot be read
      */
     public static SafetensorsFile open(Path path) {
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment seg;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-                seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-            }
-            return parse(path, seg, arena);
-        } catch (IOException e) {
-            arena.close();
-            throw new UncheckedIOException("cannot read " + path + ": " + e.getMessage(), e);
-        } catch (RuntimeException | Error e) {
-            arena.close();
-            throw e;
-        }
+        return MappedFile.open(path, (seg, arena) -> parse(path, seg, arena));
     }
 
     /**

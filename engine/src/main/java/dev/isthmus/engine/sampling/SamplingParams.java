@@ -21,6 +21,9 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
                              float presencePenalty, float frequencyPenalty, int penaltyLastN, long seed,
                              Map<Integer, Float> logitBias) {
     public SamplingParams {
+        if (Float.isNaN(temperature)) {
+            throw new IllegalArgumentException("temperature must be a number, got NaN");
+        }
         if (topK < 0) {
             throw new IllegalArgumentException("top-k must be ≥ 0, got " + topK);
         }

@@ -2,8 +2,8 @@ package dev.isthmus.engine.serving;
 
 import dev.isthmus.engine.generation.StopMatcher;
 import dev.isthmus.engine.generation.StopReason;
+import dev.isthmus.engine.sampling.TokenHistory;
 import dev.isthmus.engine.speculative.Drafter;
-import dev.isthmus.engine.speculative.TokenHistory;
 import dev.isthmus.engine.speculative.Verifier;
 import dev.isthmus.engine.tokenizer.StreamingDecoder;
 import dev.isthmus.engine.tokenizer.Tokenizer;

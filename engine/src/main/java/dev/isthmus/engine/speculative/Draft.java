@@ -1,5 +1,7 @@
 package dev.isthmus.engine.speculative;
 
+import dev.isthmus.engine.sampling.TokenDistribution;
+
 import java.util.Arrays;
 
 /**

@@ -4,6 +4,7 @@ import dev.isthmus.api.DType;
 import dev.isthmus.engine.graph.Transformer;
 import dev.isthmus.engine.model.Model;
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.sampling.SamplingTransform;
 import dev.isthmus.engine.tokenizer.Tokenizer;
 
 /**

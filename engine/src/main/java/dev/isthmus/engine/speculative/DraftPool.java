@@ -1,6 +1,7 @@
 package dev.isthmus.engine.speculative;
 
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.sampling.TokenHistory;
 
 import java.util.List;
 

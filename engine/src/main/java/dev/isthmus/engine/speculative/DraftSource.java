@@ -2,6 +2,7 @@ package dev.isthmus.engine.speculative;
 
 import dev.isthmus.api.DType;
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.sampling.SamplingTransform;
 import dev.isthmus.engine.tokenizer.Tokenizer;
 
 /** Where proposals come from: a draft model ({@link DraftModel}) or the context itself ({@link NgramLookup}). */

@@ -1,5 +1,7 @@
 package dev.isthmus.engine.speculative;
 
+import dev.isthmus.engine.sampling.TokenHistory;
+
 /**
  * Proposes the tokens the target model is likely to produce next, for one sequence. Opened per generation by
  * a {@link DraftSource}; the target verifies every proposal in one batched forward pass.

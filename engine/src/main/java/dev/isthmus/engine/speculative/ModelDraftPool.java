@@ -2,9 +2,13 @@ package dev.isthmus.engine.speculative;
 
 import dev.isthmus.api.DType;
 import dev.isthmus.engine.graph.Batch;
+import dev.isthmus.engine.graph.HostLogits;
 import dev.isthmus.engine.graph.KvCache;
 import dev.isthmus.engine.graph.Transformer;
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.sampling.SamplingTransform;
+import dev.isthmus.engine.sampling.TokenDistribution;
+import dev.isthmus.engine.sampling.TokenHistory;
 import dev.isthmus.engine.tokenizer.Tokenizer;
 
 import java.util.ArrayDeque;
@@ -131,7 +135,7 @@ final class ModelDraftPool implements DraftPool {
                     run(rows, logits);
                 }
             }
-            m.cached.addAll(context.array(), from, context.size());
+            m.cached.addAll(context, from);
         }
         run(rows, logits);
         return logits;

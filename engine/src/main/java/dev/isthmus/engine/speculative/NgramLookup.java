@@ -1,6 +1,7 @@
 package dev.isthmus.engine.speculative;
 
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.sampling.TokenHistory;
 
 /**
  * Draft-free speculation by prompt lookup: find the most recent earlier occurrence of the context's last
@@ -44,7 +45,7 @@ public final class NgramLookup implements DraftSource, Drafter {
     @Override
     public Draft propose(TokenHistory context, int max) {
         int size = context.size();
-        int[] t = context.array();
+        int[] t = context.toArray();
         for (int n = Math.min(maxN, size - 1); n >= minN; n--) {
             int suffix = size - n;
             // The most recent earlier occurrence, followed by at least one token: start s < size - n.

@@ -1,5 +1,8 @@
 package dev.isthmus.engine.speculative;
 
+import dev.isthmus.engine.sampling.TokenDistribution;
+
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -34,11 +37,39 @@ public final class RejectionSampler {
         if (px >= qx || random.nextDouble() * qx < px) {
             return new Verdict(true, drafted);
         }
-        return new Verdict(false, TokenDistribution.residual(p, q).sample(random.nextDouble()));
+        return new Verdict(false, residual(p, q).sample(random.nextDouble()));
     }
 
     /** A plain draw from {@code p} (the position after the last accepted draft token). */
     public int sample(TokenDistribution p) {
         return p.sample(random.nextDouble());
+    }
+
+    /**
+     * The residual distribution of speculative sampling, {@code max(0, p − q)} normalized, over the support
+     * of {@code p} (outside it {@code p − q ≤ 0}). If nothing remains (only possible through rounding, as a
+     * rejection implies {@code p ≠ q}), {@code p} itself.
+     */
+    static TokenDistribution residual(TokenDistribution p, TokenDistribution q) {
+        int n = p.size();
+        int[] ids = new int[n];
+        double[] r = new double[n];
+        double sum = 0;
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            double v = p.probability(i) - q.probabilityOf(p.id(i));
+            if (v > 0) {
+                ids[m] = p.id(i);
+                r[m++] = v;
+                sum += v;
+            }
+        }
+        if (m == 0 || !(sum > 0)) {
+            return p;
+        }
+        for (int i = 0; i < m; i++) {
+            r[i] /= sum;
+        }
+        return new TokenDistribution(Arrays.copyOf(ids, m), Arrays.copyOf(r, m));
     }
 }

@@ -1,18 +1,17 @@
 package dev.isthmus.engine.speculative;
 
 import dev.isthmus.api.DType;
+import dev.isthmus.engine.generation.GenerationOutput;
 import dev.isthmus.engine.generation.GenerationParams;
-import dev.isthmus.engine.generation.GenerationResult;
-import dev.isthmus.engine.generation.StopMatcher;
-import dev.isthmus.engine.generation.StopReason;
 import dev.isthmus.engine.graph.Batch;
+import dev.isthmus.engine.graph.HostLogits;
 import dev.isthmus.engine.graph.KvCache;
 import dev.isthmus.engine.graph.Transformer;
 import dev.isthmus.engine.model.Model;
-import dev.isthmus.engine.tokenizer.StreamingDecoder;
+import dev.isthmus.engine.sampling.SamplingTransform;
+import dev.isthmus.engine.sampling.TokenHistory;
 import dev.isthmus.engine.tokenizer.Tokenizer;
 
-import java.util.Arrays;
 import java.util.function.Consumer;
 
 /**
@@ -35,9 +34,6 @@ import java.util.function.Consumer;
  * <p>Not thread-safe: one generation at a time per instance (the target's scratch buffers are shared).
  */
 public final class SpeculativeGenerator {
-    /** Prompt tokens per forward pass during prefill, as the plain generator. */
-    private static final int PREFILL_CHUNK = 512;
-
     private final Transformer target;
     private final Tokenizer tokenizer;
     private final DraftSource drafts;
@@ -78,8 +74,7 @@ public final class SpeculativeGenerator {
 
     /** Tokenizes {@code prompt} as {@link #generate(int[], GenerationParams, Consumer)} would. */
     public int[] tokenize(String prompt, GenerationParams params) {
-        boolean addBos = params.addBos() != null ? params.addBos() : tokenizer.addBosByDefault();
-        return tokenizer.encode(prompt, addBos, params.parseSpecial());
+        return params.tokenize(tokenizer, prompt);
     }
 
     /** Tokenizes the prompt and generates; {@code sink} receives the new text as it is produced. */
@@ -93,18 +88,10 @@ public final class SpeculativeGenerator {
      * @throws IllegalArgumentException if the prompt is empty or does not fit the context window
      */
     public SpeculativeResult generate(int[] prompt, GenerationParams params, Consumer<String> sink) {
-        int ctx = target.config().contextLength();
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("empty prompt: nothing to condition on (add BOS or some text)");
-        }
-        if (prompt.length >= ctx) {
-            throw new IllegalArgumentException("prompt of " + prompt.length
-                    + " tokens does not fit the context window of " + ctx);
-        }
-        int capacity = (int) Math.min(ctx, (long) prompt.length + params.maxTokens());
+        int capacity = params.cacheCapacity(prompt, target.config().contextLength());
         int vocab = target.config().vocabSize();
         Verifier verifier = new Verifier(params.sampling());
-        Output out = new Output(tokenizer, params, prompt, sink);
+        GenerationOutput out = new GenerationOutput(tokenizer, params, prompt, sink);
         TokenHistory context = new TokenHistory(prompt);
         int steps = 0;
         int proposals = 0;
@@ -118,11 +105,8 @@ public final class SpeculativeGenerator {
              HostLogits host = new HostLogits(target.backend(), vocab)) {
             long start = System.nanoTime();
             float[] logits = null;
-            if (params.maxTokens() > 0) {
-                for (int from = 0; from < prompt.length; from += PREFILL_CHUNK) {
-                    int[] chunk = Arrays.copyOfRange(prompt, from, Math.min(prompt.length, from + PREFILL_CHUNK));
-                    logits = host.copy(target.forward(Batch.ofSequence(0, from, chunk), cache));
-                }
+            if (!out.over()) {
+                logits = host.copy(target.prefill(prompt, cache));
                 drafter.prefill(context);
             }
             long promptNanos = System.nanoTime() - start;
@@ -130,14 +114,14 @@ public final class SpeculativeGenerator {
             if (logits != null) {
                 verifier.walk(logits, 0, vocab, Draft.EMPTY, context, out::push);
             }
-            while (!out.over) {
+            while (!out.over()) {
                 int pos = context.size() - 1;
                 if (pos >= capacity) {
-                    out.reason = StopReason.CONTEXT_FULL;
+                    out.contextFull();
                     break;
                 }
                 // Every accepted token must fit the budget (the target adds one of its own) and the cache.
-                int k = Math.min(spec.draftMax(), Math.min(params.maxTokens() - out.count - 1, capacity - 1 - pos));
+                int k = Math.min(spec.draftMax(), Math.min(params.maxTokens() - out.count() - 1, capacity - 1 - pos));
                 long t0 = System.nanoTime();
                 Draft draft = k > 0 ? drafter.propose(context, k).prefix(k) : Draft.EMPTY;
                 if (draft.size() < spec.draftMin()) {
@@ -164,64 +148,8 @@ public final class SpeculativeGenerator {
                 verifyNanos += System.nanoTime() - t1;
             }
             out.finish();
-            GenerationResult result = new GenerationResult(out.text.toString(), prompt,
-                    Arrays.copyOf(out.generated, out.count), out.reason, promptNanos, System.nanoTime() - start);
-            return new SpeculativeResult(result, new SpeculationStats(steps, proposals, drafted, accepted, draftNanos,
-                    verifyNanos));
-        }
-    }
-
-    /** Generated tokens, streamed text and why generation ended, exactly as the plain generator keeps them. */
-    private static final class Output {
-        private final Tokenizer tokenizer;
-        private final StreamingDecoder decoder;
-        private final StopMatcher stops;
-        private final Consumer<String> sink;
-        private final int maxTokens;
-        final StringBuilder text = new StringBuilder();
-        final int[] generated;
-        int count;
-        StopReason reason = StopReason.MAX_TOKENS;
-        /** Whether generation is over (end of text, a stop string, or the token budget reached). */
-        boolean over;
-
-        Output(Tokenizer tokenizer, GenerationParams params, int[] prompt, Consumer<String> sink) {
-            this.tokenizer = tokenizer;
-            this.decoder = new StreamingDecoder(tokenizer, prompt[prompt.length - 1] == tokenizer.bos());
-            this.stops = new StopMatcher(params.stop());
-            this.sink = sink;
-            this.maxTokens = params.maxTokens();
-            this.generated = new int[maxTokens];
-            this.over = maxTokens == 0;
-        }
-
-        /** Records a generated token; false once generation is over. */
-        boolean push(int token) {
-            generated[count++] = token;
-            if (tokenizer.isEndOfGeneration(token)) {
-                reason = StopReason.END_OF_TEXT;
-            } else {
-                emit(stops.push(decoder.push(token)));
-                if (stops.stopped()) {
-                    reason = StopReason.STOP_STRING;
-                }
-            }
-            over = reason != StopReason.MAX_TOKENS || count == maxTokens;
-            return !over;
-        }
-
-        void finish() {
-            if (!stops.stopped()) {
-                emit(stops.push(decoder.flush()));
-                emit(stops.flush());
-            }
-        }
-
-        private void emit(String piece) {
-            if (!piece.isEmpty()) {
-                text.append(piece);
-                sink.accept(piece);
-            }
+            return new SpeculativeResult(out.result(promptNanos, System.nanoTime() - start),
+                    new SpeculationStats(steps, proposals, drafted, accepted, draftNanos, verifyNanos));
         }
     }
 }

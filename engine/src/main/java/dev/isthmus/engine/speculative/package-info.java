@@ -17,7 +17,7 @@
  *       where proposals come from: {@link dev.isthmus.engine.speculative.DraftModel} (a small model with the
  *       target's vocabulary, checked by {@link dev.isthmus.engine.speculative.Vocabularies}) or
  *       {@link dev.isthmus.engine.speculative.NgramLookup} (prompt lookup, no second model).</li>
- *   <li>{@link dev.isthmus.engine.speculative.SamplingTransform} — the sampler's chain (bias, penalties,
+ *   <li>{@link dev.isthmus.engine.sampling.SamplingTransform} — the sampler's chain (bias, penalties,
  *       top-k, top-p, min-p, temperature) as an explicit distribution, used for both the target's {@code p}
  *       and the draft's {@code q}.</li>
  *   <li>{@link dev.isthmus.engine.speculative.RejectionSampler} — accept with {@code min(1, p/q)}, else draw

@@ -3,7 +3,9 @@ package dev.isthmus.engine.sampling;
 import org.junit.jupiter.api.Test;
 
 import java.util.Map;
+import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -79,6 +81,47 @@ class SamplerTest {
         }
         assertEquals(sa.toString(), sb.toString());
         assertNotEquals(sa.toString(), sc.toString());
+    }
+
+    /** Draws recorded before the Sampler drew through {@link SamplingTransform}: a seed's tokens must not move. */
+    @Test
+    void seededDrawsAreStable() {
+        assertSeededDraws(SamplingParams.defaults(42), 278, 456, 395, 23, 395, 297, 232, 54, 143, 72, 32, 54, 304,
+                198, 222, 172, 114, 262, 419, 348, 111, 198, 419, 260);
+        assertSeededDraws(params(1f, 0, 1f, 0f), 381, 456, 282, 162, 412, 34, 85, 178, 143, 323, 32, 169, 272, 428,
+                361, 224, 134, 262, 90, 321, 313, 198, 139, 307);
+        assertSeededDraws(new SamplingParams(0.7f, 8, 0.9f, 0f, 1.3f, 0.4f, 0.2f, 16, 3,
+                        Map.of(5, Float.NEGATIVE_INFINITY, 9, 1.5f)), 116, 14, 414, 23, 395, 146, 232, 106, 143, 248,
+                32, 455, 265, 337, 492, 147, 114, 200, 419, 380, 354, 478, 11, 263);
+        assertSeededDraws(new SamplingParams(1.5f, 0, 1f, 0.02f, 1f, 0f, 0f, -1, 1234567, Map.of()), 278, 134, 445,
+                490, 374, 31, 303, 151, 356, 225, 18, 349, 334, 135, 416, 147, 139, 200, 463, 380, 390, 198, 111, 175);
+    }
+
+    private static void assertSeededDraws(SamplingParams p, int... expected) {
+        SplittableRandom logits = new SplittableRandom(1);
+        Sampler s = new Sampler(p);
+        int[] drawn = new int[expected.length];
+        for (int t = 0; t < drawn.length; t++) {
+            float[] l = new float[500];
+            for (int i = 0; i < l.length; i++) {
+                l[i] = (float) (logits.nextGaussian() * 2);
+            }
+            drawn[t] = s.sample(l);
+            s.accept(drawn[t]);
+        }
+        assertArrayEquals(expected, drawn, p.toString());
+    }
+
+    @Test
+    void anInfiniteLogitIsAlwaysDrawn() {
+        // Whatever min-p says (before, with min-p 0 the NaN softmax made the walk end on the least likely token).
+        for (float minP : new float[] {0f, 0.05f}) {
+            SamplingParams p = new SamplingParams(0.8f, 40, 0.95f, minP, 1f, 0f, 0f, 64, 3, Map.of());
+            Sampler s = new Sampler(p);
+            for (int i = 0; i < 20; i++) {
+                assertEquals(1, s.sample(new float[] {1f, Float.POSITIVE_INFINITY, 2f}), "min-p " + minP);
+            }
+        }
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.isthmus.engine.speculative;
 
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.sampling.TokenHistory;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;

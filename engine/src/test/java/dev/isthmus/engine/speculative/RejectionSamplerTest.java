@@ -1,6 +1,9 @@
 package dev.isthmus.engine.speculative;
 
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.sampling.SamplingTransform;
+import dev.isthmus.engine.sampling.TokenDistribution;
+import dev.isthmus.engine.sampling.TokenHistory;
 import org.junit.jupiter.api.Test;
 
 import java.util.Map;
@@ -71,12 +74,12 @@ class RejectionSamplerTest {
 
     @Test
     void residualIsPositivePartOfDifferenceNormalized() {
-        TokenDistribution r = TokenDistribution.residual(TokenDistribution.of(0.5, 0.3, 0.2),
+        TokenDistribution r = RejectionSampler.residual(TokenDistribution.of(0.5, 0.3, 0.2),
                 TokenDistribution.of(0.2, 0.5, 0.3));
         assertEquals(1, r.size());
         assertEquals(0, r.id(0));
         assertEquals(1.0, r.probability(0), 1e-12);
-        TokenDistribution r2 = TokenDistribution.residual(TokenDistribution.of(0.5, 0.3, 0.2),
+        TokenDistribution r2 = RejectionSampler.residual(TokenDistribution.of(0.5, 0.3, 0.2),
                 TokenDistribution.point(0));
         assertEquals(0.6, r2.probabilityOf(1), 1e-12);
         assertEquals(0.4, r2.probabilityOf(2), 1e-12);

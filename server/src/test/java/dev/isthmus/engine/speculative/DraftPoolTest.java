@@ -2,6 +2,7 @@ package dev.isthmus.engine.speculative;
 
 import dev.isthmus.api.DType;
 import dev.isthmus.engine.sampling.SamplingParams;
+import dev.isthmus.engine.sampling.TokenHistory;
 import dev.isthmus.engine.serving.Stories;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

@@ -1,11 +1,11 @@
-package dev.isthmus.engine.speculative;
+package dev.isthmus.engine.sampling;
 
 import java.util.Arrays;
 
 /**
- * A probability distribution over token ids with finite support: the tokens that survive the sampling
- * transform, most likely first (ties: lower id first), as {@link dev.isthmus.engine.sampling.Sampler} orders
- * them. Tokens not listed have probability 0. Immutable.
+ * A probability distribution over token ids with finite support: the tokens that survive the
+ * {@link SamplingTransform}, most likely first (ties: lower id first), the order in which the {@link Sampler}
+ * walks them. Tokens not listed have probability 0. Immutable.
  */
 public final class TokenDistribution {
     private final int[] ids;
@@ -130,8 +130,8 @@ public final class TokenDistribution {
     }
 
     /**
-     * The token at which the cumulative probability first exceeds {@code r} (in {@code [0, 1)}), walking
-     * most likely first, exactly as the {@code Sampler}'s final draw does.
+     * The token at which the cumulative probability first exceeds {@code r} (in {@code [0, 1)}), walking most
+     * likely first; the last one if rounding leaves the sum short of {@code r}.
      */
     public int sample(double r) {
         double acc = 0;
@@ -142,34 +142,6 @@ public final class TokenDistribution {
             }
         }
         return ids[ids.length - 1];
-    }
-
-    /**
-     * The residual distribution of speculative sampling, {@code max(0, p − q)} normalized, over the support
-     * of {@code p} (outside it {@code p − q ≤ 0}). If nothing remains (only possible through rounding, as a
-     * rejection implies {@code p ≠ q}), {@code p} itself.
-     */
-    public static TokenDistribution residual(TokenDistribution p, TokenDistribution q) {
-        int n = p.size();
-        int[] ids = new int[n];
-        double[] r = new double[n];
-        double sum = 0;
-        int m = 0;
-        for (int i = 0; i < n; i++) {
-            double v = p.probs[i] - q.probabilityOf(p.ids[i]);
-            if (v > 0) {
-                ids[m] = p.ids[i];
-                r[m++] = v;
-                sum += v;
-            }
-        }
-        if (m == 0 || !(sum > 0)) {
-            return p;
-        }
-        for (int i = 0; i < m; i++) {
-            r[i] /= sum;
-        }
-        return new TokenDistribution(Arrays.copyOf(ids, m), Arrays.copyOf(r, m));
     }
 
     @Override

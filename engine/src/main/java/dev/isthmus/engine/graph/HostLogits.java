@@ -1,4 +1,4 @@
-package dev.isthmus.engine.speculative;
+package dev.isthmus.engine.graph;
 
 import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;

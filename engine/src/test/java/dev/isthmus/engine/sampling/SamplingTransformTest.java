@@ -1,7 +1,5 @@
-package dev.isthmus.engine.speculative;
+package dev.isthmus.engine.sampling;
 
-import dev.isthmus.engine.sampling.Sampler;
-import dev.isthmus.engine.sampling.SamplingParams;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
@@ -95,6 +93,21 @@ class SamplingTransformTest {
                 Map.of(0, Float.NEGATIVE_INFINITY, 1, Float.NEGATIVE_INFINITY));
         assertThrows(IllegalStateException.class,
                 () -> new SamplingTransform(params).distribution(new float[] {1, 2}, new TokenHistory()));
+    }
+
+    @Test
+    void infiniteLogitsShareAllTheMass() {
+        // The softmax's limit as those logits grow: the other tokens get nothing, whatever top-k/p and min-p say.
+        float[] logits = {1f, Float.POSITIVE_INFINITY, 2f, Float.POSITIVE_INFINITY};
+        TokenDistribution d = new SamplingTransform(SamplingParams.defaults(3)).distribution(logits, new TokenHistory());
+        assertEquals(0.5, d.probabilityOf(1), 0);
+        assertEquals(0.5, d.probabilityOf(3), 0);
+        assertEquals(0, d.probabilityOf(2), 0);
+    }
+
+    @Test
+    void aNanTemperatureIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> SamplingParams.defaults(1).withTemperature(Float.NaN));
     }
 
     @Test

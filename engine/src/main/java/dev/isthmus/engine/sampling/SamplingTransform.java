@@ -1,16 +1,13 @@
-package dev.isthmus.engine.speculative;
-
-import dev.isthmus.engine.sampling.SamplingParams;
+package dev.isthmus.engine.sampling;
 
 import java.util.Arrays;
 import java.util.Map;
 
 /**
- * The distribution the {@link dev.isthmus.engine.sampling.Sampler} draws from, made explicit: logit bias,
- * penalties over an explicit token history, top-k, top-p, min-p, then temperature, in the Sampler's order and
- * arithmetic. Speculative sampling needs the target's probabilities {@code p} and the draft's {@code q} as
- * numbers (the Sampler only draws); both come from this one transform with the same parameters, so that
- * {@code p} is exactly what plain sampling would draw from.
+ * The sampler chain of {@link SamplingParams} as an explicit distribution: logit bias, penalties over an
+ * explicit token history, top-k, top-p, min-p, then temperature. The {@link Sampler} draws from it; speculative
+ * sampling needs the target's probabilities {@code p} and the draft's {@code q} as numbers, and takes both from
+ * this one transform with the same parameters, so that {@code p} is exactly what plain sampling draws from.
  *
  * <p>Stateless apart from its parameters (the history is passed in), so one instance serves both the rows of a
  * verification batch (each with its own history) and the draft model.
@@ -41,7 +38,8 @@ public final class SamplingTransform {
 
     /**
      * The distribution of the next token after bias, penalties, top-k, top-p, min-p and temperature. For
-     * greedy parameters, all mass on the argmax. {@code logits} is modified (bias and penalties applied).
+     * greedy parameters, all mass on the argmax. Tokens whose logit is +Infinity (a forcing logit bias) take all
+     * the mass, shared equally: the softmax's limit. {@code logits} is modified (bias and penalties applied).
      *
      * @throws IllegalStateException if every token has been banned
      */
@@ -55,8 +53,14 @@ public final class SamplingTransform {
         if (n == 0) {
             throw new IllegalStateException("every token is banned by the logit bias");
         }
-        if (params.topK() > 0) {
-            n = Math.min(n, params.topK());
+        int forced = 0;
+        while (forced < n && logits[ids[forced]] == Float.POSITIVE_INFINITY) {
+            forced++;
+        }
+        if (forced > 0) {
+            double[] p = new double[forced];
+            Arrays.fill(p, 1.0 / forced);
+            return new TokenDistribution(Arrays.copyOf(ids, forced), p);
         }
         double[] p = softmax(logits, ids, n, 1f);
         n = topP(p, n);
@@ -134,6 +138,8 @@ public final class SamplingTransform {
      * since the keys are distinct.
      */
     static int[] candidatesByLogit(float[] logits, int topK) {
+        // Ordering primitive keys (descending logit in the high half, id in the low half) avoids boxing a
+        // vocabulary of 100k+ entries for every token.
         long[] keys = new long[logits.length];
         int n = 0;
         for (int i = 0; i < logits.length; i++) {

@@ -1,4 +1,4 @@
-package dev.isthmus.engine.speculative;
+package dev.isthmus.engine.sampling;
 
 import java.util.Arrays;
 
@@ -34,9 +34,10 @@ public final class TokenHistory {
         tokens[size++] = token;
     }
 
-    public void addAll(int[] ts, int from, int to) {
-        for (int i = from; i < to; i++) {
-            add(ts[i]);
+    /** Appends the tokens of {@code other} from index {@code from} on. */
+    public void addAll(TokenHistory other, int from) {
+        for (int i = from; i < other.size; i++) {
+            add(other.tokens[i]);
         }
     }
 
