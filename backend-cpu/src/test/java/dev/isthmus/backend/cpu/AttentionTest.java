@@ -4,15 +4,11 @@ import dev.isthmus.api.Attention;
 import dev.isthmus.api.DType;
 import dev.isthmus.api.KvLayout;
 import dev.isthmus.api.Tensor;
-import dev.isthmus.api.spi.Backend;
-import dev.isthmus.api.spi.BackendOptions;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-import java.lang.foreign.Arena;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -21,38 +17,26 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class AttentionTest {
-    private static Backend backend;
-    private static Arena arena;
-
-    @BeforeAll
-    static void open() {
-        backend = new CpuBackendProvider().create(BackendOptions.defaults());
-        arena = Arena.ofShared();
-    }
-
-    @AfterAll
-    static void close() {
-        backend.close();
-        arena.close();
-    }
+    @RegisterExtension
+    static final CpuBackendFixture cpu = CpuBackendFixture.withDefaults();
 
     @Test
     void oneKeyReturnsItsValueRow() {
-        Tensor q = TestData.f32(arena, new float[] {1, 2, 3, 4}, 1, 1, 4);
-        Tensor k = TestData.f32(arena, new float[] {5, 6, 7, 8}, 1, 1, 4);
-        Tensor v = TestData.f32(arena, new float[] {0.5f, -1, 2, 9}, 1, 1, 4);
-        Tensor out = Tensor.allocate(arena, DType.F32, 1, 1, 4);
-        backend.attention(q, k, v, KvLayout.contiguous(1, 0, 1), Attention.causal(4), out);
+        Tensor q = TestData.f32(cpu.arena(), new float[] {1, 2, 3, 4}, 1, 1, 4);
+        Tensor k = TestData.f32(cpu.arena(), new float[] {5, 6, 7, 8}, 1, 1, 4);
+        Tensor v = TestData.f32(cpu.arena(), new float[] {0.5f, -1, 2, 9}, 1, 1, 4);
+        Tensor out = Tensor.allocate(cpu.arena(), DType.F32, 1, 1, 4);
+        cpu.backend().attention(q, k, v, KvLayout.contiguous(1, 0, 1), Attention.causal(4), out);
         assertArrayEquals(new float[] {0.5f, -1, 2, 9}, out.toFloatArray());
     }
 
     @Test
     void equalScoresAverageTheValues() {
-        Tensor q = TestData.f32(arena, new float[] {0, 0}, 1, 1, 2);
-        Tensor k = TestData.f32(arena, new float[] {1, 2, 3, 4}, 2, 1, 2);
-        Tensor v = TestData.f32(arena, new float[] {2, 4, 6, 8}, 2, 1, 2);
-        Tensor out = Tensor.allocate(arena, DType.F32, 1, 1, 2);
-        backend.attention(q, k, v, KvLayout.contiguous(2, 1, 1), Attention.causal(2), out);
+        Tensor q = TestData.f32(cpu.arena(), new float[] {0, 0}, 1, 1, 2);
+        Tensor k = TestData.f32(cpu.arena(), new float[] {1, 2, 3, 4}, 2, 1, 2);
+        Tensor v = TestData.f32(cpu.arena(), new float[] {2, 4, 6, 8}, 2, 1, 2);
+        Tensor out = Tensor.allocate(cpu.arena(), DType.F32, 1, 1, 2);
+        cpu.backend().attention(q, k, v, KvLayout.contiguous(2, 1, 1), Attention.causal(2), out);
         assertArrayEquals(new float[] {4, 6}, out.toFloatArray(), 1e-6f);
     }
 
@@ -120,16 +104,16 @@ class AttentionTest {
 
             float[] kv = TestData.randomFloats(random, slots * kvHeads * headDim);
             float[] vv = TestData.randomFloats(random, slots * kvHeads * headDim);
-            Tensor kSrc = TestData.f32(arena, kv, slots, kvHeads, headDim);
-            Tensor vSrc = TestData.f32(arena, vv, slots, kvHeads, headDim);
-            Tensor kCache = Tensor.allocate(arena, cacheType, slots, kvHeads, headDim);
-            Tensor vCache = Tensor.allocate(arena, cacheType, slots, kvHeads, headDim);
+            Tensor kSrc = TestData.f32(cpu.arena(), kv, slots, kvHeads, headDim);
+            Tensor vSrc = TestData.f32(cpu.arena(), vv, slots, kvHeads, headDim);
+            Tensor kCache = Tensor.allocate(cpu.arena(), cacheType, slots, kvHeads, headDim);
+            Tensor vCache = Tensor.allocate(cpu.arena(), cacheType, slots, kvHeads, headDim);
             int[] all = new int[slots];
             for (int s = 0; s < slots; s++) {
                 all[s] = s;
             }
-            backend.copyRows(kSrc, kCache, all);
-            backend.copyRows(vSrc, vCache, all);
+            cpu.backend().copyRows(kSrc, kCache, all);
+            cpu.backend().copyRows(vSrc, vCache, all);
             for (int i = 0; i < kv.length; i++) {
                 kv[i] = roundTrip(cacheType, kv[i]);
                 vv[i] = roundTrip(cacheType, vv[i]);
@@ -137,9 +121,9 @@ class AttentionTest {
 
             int n = querySeq.length;
             float[] qv = TestData.randomFloats(random, n * heads * headDim);
-            Tensor q = TestData.f32(arena, qv, n, heads, headDim);
-            Tensor out = Tensor.allocate(arena, DType.F32, n, heads, headDim);
-            backend.attention(q, kCache, vCache, layout, c.params, out);
+            Tensor q = TestData.f32(cpu.arena(), qv, n, heads, headDim);
+            Tensor out = Tensor.allocate(cpu.arena(), DType.F32, n, heads, headDim);
+            cpu.backend().attention(q, kCache, vCache, layout, c.params, out);
             float[] got = out.toFloatArray();
 
             Attention p = c.params;
@@ -197,18 +181,18 @@ class AttentionTest {
 
     @Test
     void inconsistentShapesAndLayoutsAreRejected() {
-        Tensor q = Tensor.allocate(arena, DType.F32, 1, 3, 4);
-        Tensor k = Tensor.allocate(arena, DType.F32, 8, 2, 4);
-        Tensor out = Tensor.allocate(arena, DType.F32, 1, 3, 4);
+        Tensor q = Tensor.allocate(cpu.arena(), DType.F32, 1, 3, 4);
+        Tensor k = Tensor.allocate(cpu.arena(), DType.F32, 8, 2, 4);
+        Tensor out = Tensor.allocate(cpu.arena(), DType.F32, 1, 3, 4);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> backend.attention(q, k, k, KvLayout.contiguous(8, 0, 1), Attention.causal(4), out));
+                () -> cpu.backend().attention(q, k, k, KvLayout.contiguous(8, 0, 1), Attention.causal(4), out));
         assertTrue(e.getMessage().startsWith("attention: q F32[1, 3, 4] has 3 heads"), e.getMessage());
 
-        Tensor q2 = Tensor.allocate(arena, DType.F32, 1, 2, 4);
-        Tensor out2 = Tensor.allocate(arena, DType.F32, 1, 2, 4);
+        Tensor q2 = Tensor.allocate(cpu.arena(), DType.F32, 1, 2, 4);
+        Tensor out2 = Tensor.allocate(cpu.arena(), DType.F32, 1, 2, 4);
         KvLayout tooLong = new KvLayout(4, new int[][] {{0, 5}}, new int[] {8}, new int[] {0}, new int[] {7});
         e = assertThrows(IllegalArgumentException.class,
-                () -> backend.attention(q2, k, k, tooLong, Attention.causal(4), out2));
+                () -> cpu.backend().attention(q2, k, k, tooLong, Attention.causal(4), out2));
         assertTrue(e.getMessage().contains("8 slots"), e.getMessage());
     }
 }

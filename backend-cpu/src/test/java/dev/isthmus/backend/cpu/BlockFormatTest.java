@@ -2,17 +2,13 @@ package dev.isthmus.backend.cpu;
 
 import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
-import dev.isthmus.api.spi.Backend;
-import dev.isthmus.api.spi.BackendOptions;
 import dev.isthmus.backend.cpu.format.WeightFormat;
 import dev.isthmus.backend.cpu.format.WeightFormats;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Random;
@@ -22,25 +18,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BlockFormatTest {
-    private static Backend backend;
-    private static Arena arena;
-
-    @BeforeAll
-    static void open() {
-        backend = new CpuBackendProvider().create(BackendOptions.defaults());
-        arena = Arena.ofShared();
-    }
-
-    @AfterAll
-    static void close() {
-        backend.close();
-        arena.close();
-    }
+    @RegisterExtension
+    static final CpuBackendFixture cpu = CpuBackendFixture.withDefaults();
 
     private float[] dequantize(DType type, byte[] bytes, int count) {
-        Tensor src = TestData.bytes(arena, type, bytes, 1, count);
-        Tensor dst = Tensor.allocate(arena, DType.F32, 1, count);
-        backend.dequantize(src, dst);
+        Tensor src = TestData.bytes(cpu.arena(), type, bytes, 1, count);
+        Tensor dst = Tensor.allocate(cpu.arena(), DType.F32, 1, count);
+        cpu.backend().dequantize(src, dst);
         return dst.toFloatArray();
     }
 
@@ -146,10 +130,10 @@ class BlockFormatTest {
                         type + " element " + i);
             }
 
-            MemorySegment w = arena.allocate(row.length + 3L).asSlice(3); // deliberately unaligned
+            MemorySegment w = cpu.arena().allocate(row.length + 3L).asSlice(3); // deliberately unaligned
             MemorySegment.copy(row, 0, w, ValueLayout.JAVA_BYTE, 0, row.length);
             float[] x = TestData.randomFloats(random, count);
-            MemorySegment xs = arena.allocate(4L * count + 4).asSlice(4);
+            MemorySegment xs = cpu.arena().allocate(4L * count + 4).asSlice(4);
             MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, count);
             double expected = 0;
             double magnitude = 0;

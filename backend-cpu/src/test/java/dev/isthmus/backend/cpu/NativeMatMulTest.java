@@ -2,18 +2,13 @@ package dev.isthmus.backend.cpu;
 
 import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
-import dev.isthmus.api.spi.Backend;
-import dev.isthmus.api.spi.BackendOptions;
 import dev.isthmus.backend.cpu.natives.NativeCpu;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
-import java.lang.foreign.Arena;
 import java.util.Properties;
 import java.util.Random;
 
@@ -30,20 +25,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * <p>Runs in the {@code native-kernels} Surefire execution (the other executions pin the Java kernels).
  */
 class NativeMatMulTest {
-    private static Backend backend;
-    private static Arena arena;
-
-    @BeforeAll
-    static void open() {
-        backend = new CpuBackendProvider().create(new BackendOptions(2, java.util.Map.of()));
-        arena = Arena.ofShared();
-    }
-
-    @AfterAll
-    static void close() {
-        backend.close();
-        arena.close();
-    }
+    @RegisterExtension
+    static final CpuBackendFixture cpu = CpuBackendFixture.withThreads(2);
 
     @Test
     void kernelsAreEnabledWhenBuiltAndTheCpuHasTheFeatures() throws Exception {
@@ -66,19 +49,14 @@ class NativeMatMulTest {
         for (int[] shape : new int[][] {{37, 2 * Math.max(type.blockSize(), 32)}, {70, 1024}}) {
             int m = shape[0];
             int k = shape[1];
-            double[][] wRef = new double[m][];
-            ByteArrayOutputStream all = new ByteArrayOutputStream();
-            for (int r = 0; r < m; r++) {
-                byte[] row = TestData.randomRow(random, type, k);
-                wRef[r] = ReferenceDecoder.decode(type, row, k);
-                all.writeBytes(row);
-            }
-            Tensor w = TestData.bytes(arena, type, all.toByteArray(), m, k);
+            TestData.RandomWeights weights = TestData.randomWeights(cpu.arena(), random, type, m, k);
+            double[][] wRef = weights.reference();
+            Tensor w = weights.tensor();
             for (int n : new int[] {1, 3, 4, 9, 21}) {
                 float[] xv = TestData.randomFloats(random, n * k);
-                Tensor x = TestData.f32(arena, xv, n, k);
-                Tensor out = Tensor.allocate(arena, DType.F32, n, m);
-                backend.matmul(x, w, out);
+                Tensor x = TestData.f32(cpu.arena(), xv, n, k);
+                Tensor out = Tensor.allocate(cpu.arena(), DType.F32, n, m);
+                cpu.backend().matmul(x, w, out);
                 float[] got = out.toFloatArray();
                 double err = 0;
                 double norm = 0;
@@ -121,19 +99,15 @@ class NativeMatMulTest {
         for (int[] shape : new int[][] {{70, 3 * Math.max(type.blockSize(), 32)}, {133, 1024}}) {
             int m = shape[0];
             int k = shape[1];
-            ByteArrayOutputStream all = new ByteArrayOutputStream();
-            for (int r = 0; r < m; r++) {
-                all.writeBytes(TestData.randomRow(random, type, k));
-            }
-            Tensor w = TestData.bytes(arena, type, all.toByteArray(), m, k);
+            Tensor w = TestData.randomWeights(cpu.arena(), random, type, m, k).tensor();
             float[] xv = TestData.randomFloats(random, maxRows * k);
-            Tensor batchOut = Tensor.allocate(arena, DType.F32, maxRows, m);
-            backend.matmul(TestData.f32(arena, xv, maxRows, k), w, batchOut);
+            Tensor batchOut = Tensor.allocate(cpu.arena(), DType.F32, maxRows, m);
+            cpu.backend().matmul(TestData.f32(cpu.arena(), xv, maxRows, k), w, batchOut);
             float[] batch = batchOut.toFloatArray();
             for (int i = 0; i < maxRows; i++) {
                 float[] row = java.util.Arrays.copyOfRange(xv, i * k, (i + 1) * k);
-                Tensor out = Tensor.allocate(arena, DType.F32, 1, m);
-                backend.matmul(TestData.f32(arena, row, 1, k), w, out);
+                Tensor out = Tensor.allocate(cpu.arena(), DType.F32, 1, m);
+                cpu.backend().matmul(TestData.f32(cpu.arena(), row, 1, k), w, out);
                 float[] alone = out.toFloatArray();
                 for (int r = 0; r < m; r++) {
                     assertEquals(Float.floatToIntBits(alone[r]), Float.floatToIntBits(batch[i * m + r]),

@@ -3,39 +3,23 @@ package dev.isthmus.backend.cpu;
 import dev.isthmus.api.Rope;
 import dev.isthmus.api.RopeLayout;
 import dev.isthmus.api.Tensor;
-import dev.isthmus.api.spi.Backend;
-import dev.isthmus.api.spi.BackendOptions;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.lang.foreign.Arena;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 class RopeTest {
-    private static Backend backend;
-    private static Arena arena;
-
-    @BeforeAll
-    static void open() {
-        backend = new CpuBackendProvider().create(BackendOptions.defaults());
-        arena = Arena.ofShared();
-    }
-
-    @AfterAll
-    static void close() {
-        backend.close();
-        arena.close();
-    }
+    @RegisterExtension
+    static final CpuBackendFixture cpu = CpuBackendFixture.withDefaults();
 
     @Test
     void normalLayoutRotatesAdjacentPairs() {
         // headDim 4, theta 100: pair 0 has frequency 1, pair 1 has frequency 100^(-1/2) = 0.1.
-        Tensor x = TestData.f32(arena, new float[] {1, 0, 0, 1}, 1, 1, 4);
-        backend.rope(x, new int[] {2}, Rope.of(RopeLayout.NORMAL, 4, 100f));
+        Tensor x = TestData.f32(cpu.arena(), new float[] {1, 0, 0, 1}, 1, 1, 4);
+        cpu.backend().rope(x, new int[] {2}, Rope.of(RopeLayout.NORMAL, 4, 100f));
         float[] r = x.toFloatArray();
         assertEquals(Math.cos(2), r[0], 1e-6);
         assertEquals(Math.sin(2), r[1], 1e-6);
@@ -46,8 +30,8 @@ class RopeTest {
     @Test
     void neoxLayoutRotatesHalvesAndLeavesUnrotatedDimensions() {
         // headDim 6, dims 4: pairs (0,2) and (1,3); dimensions 4 and 5 untouched.
-        Tensor x = TestData.f32(arena, new float[] {1, 1, 0, 0, 7, 8}, 1, 1, 6);
-        backend.rope(x, new int[] {1}, Rope.of(RopeLayout.NEOX, 4, 100f));
+        Tensor x = TestData.f32(cpu.arena(), new float[] {1, 1, 0, 0, 7, 8}, 1, 1, 6);
+        cpu.backend().rope(x, new int[] {1}, Rope.of(RopeLayout.NEOX, 4, 100f));
         float[] r = x.toFloatArray();
         assertEquals(Math.cos(1), r[0], 1e-6);
         assertEquals(Math.cos(0.1), r[1], 1e-6);
@@ -62,8 +46,8 @@ class RopeTest {
         int pos = 100_000;
         float[] factors = {1f, 4f};
         Rope rope = new Rope(RopeLayout.NORMAL, 4, 500000f, 0.25f, factors);
-        Tensor x = TestData.f32(arena, new float[] {1, 0, 1, 0, 1, 0, 1, 0}, 1, 2, 4);
-        backend.rope(x, new int[] {pos}, rope);
+        Tensor x = TestData.f32(cpu.arena(), new float[] {1, 0, 1, 0, 1, 0, 1, 0}, 1, 2, 4);
+        cpu.backend().rope(x, new int[] {pos}, rope);
         float[] r = x.toFloatArray();
         for (int h = 0; h < 2; h++) {
             for (int i = 0; i < 2; i++) {
@@ -76,10 +60,10 @@ class RopeTest {
 
     @Test
     void eachRowUsesItsOwnPosition() {
-        Tensor x = TestData.f32(arena, new float[] {1, 0, 1, 0}, 2, 1, 2);
-        backend.rope(x, new int[] {0, 1}, Rope.of(RopeLayout.NORMAL, 2, 10000f));
+        Tensor x = TestData.f32(cpu.arena(), new float[] {1, 0, 1, 0}, 2, 1, 2);
+        cpu.backend().rope(x, new int[] {0, 1}, Rope.of(RopeLayout.NORMAL, 2, 10000f));
         assertArrayEquals(new float[] {1, 0, (float) Math.cos(1), (float) Math.sin(1)}, x.toFloatArray(), 1e-6f);
         assertThrows(IllegalArgumentException.class,
-                () -> backend.rope(x, new int[] {0}, Rope.of(RopeLayout.NORMAL, 2, 10000f)));
+                () -> cpu.backend().rope(x, new int[] {0}, Rope.of(RopeLayout.NORMAL, 2, 10000f)));
     }
 }

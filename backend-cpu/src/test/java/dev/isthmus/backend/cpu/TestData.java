@@ -3,6 +3,7 @@ package dev.isthmus.backend.cpu;
 import dev.isthmus.api.DType;
 import dev.isthmus.api.Tensor;
 
+import java.io.ByteArrayOutputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -31,6 +32,22 @@ final class TestData {
             v[i] = (float) random.nextGaussian();
         }
         return v;
+    }
+
+    /** A tensor of random weight rows and the float64 decoding of each row, to compute expected results from. */
+    record RandomWeights(Tensor tensor, double[][] reference) {
+    }
+
+    /** {@code rows} rows of {@link #randomRow}, drawn in order from {@code random}, as one tensor [rows, count]. */
+    static RandomWeights randomWeights(Arena arena, Random random, DType type, int rows, int count) {
+        double[][] reference = new double[rows][];
+        ByteArrayOutputStream all = new ByteArrayOutputStream();
+        for (int r = 0; r < rows; r++) {
+            byte[] row = randomRow(random, type, count);
+            reference[r] = ReferenceDecoder.decode(type, row, count);
+            all.writeBytes(row);
+        }
+        return new RandomWeights(bytes(arena, type, all.toByteArray(), rows, count), reference);
     }
 
     private static void putShort(byte[] b, int at, int value) {

@@ -122,6 +122,19 @@ class UploadRingTest {
         public void close() {
             arena.close();
         }
+
+        /** A pool (caching up to 1 MiB) that allocates and frees through this Gpu, so its calls are logged. */
+        DevicePool pool() {
+            return new DevicePool(new DevicePool.Memory() {
+                public long allocate(long b) {
+                    return LoggingGpu.this.allocate(b);
+                }
+
+                public void free(long a) {
+                    LoggingGpu.this.free(a);
+                }
+            }, 1 << 20);
+        }
     }
 
     static int[] ints(long address, int n) {
@@ -131,15 +144,8 @@ class UploadRingTest {
     @Test
     void uploadsSeveralArraysInOneAlignedAsynchronousCopy() {
         LoggingGpu gpu = new LoggingGpu();
-        try (DevicePool pool = new DevicePool(new DevicePool.Memory() {
-            public long allocate(long b) {
-                return gpu.allocate(b);
-            }
-
-            public void free(long a) {
-                gpu.free(a);
-            }
-        }, 1 << 20); UploadRing ring = new UploadRing(new CudaStream(gpu, pool, false), pool, 1024)) {
+        try (DevicePool pool = gpu.pool();
+             UploadRing ring = new UploadRing(new CudaStream(gpu, pool, false), pool, 1024)) {
             gpu.log.clear();
             try (UploadRing.Uploaded u = ring.upload(new int[] {1, 2, 3}, null, new float[] {0.5f}, new int[] {9})) {
                 assertArrayEquals(new int[] {1, 2, 3}, ints(u.address(0), 3));
@@ -157,15 +163,8 @@ class UploadRingTest {
     @Test
     void wrapsAroundOnlyAfterSynchronizing() {
         LoggingGpu gpu = new LoggingGpu();
-        try (DevicePool pool = new DevicePool(new DevicePool.Memory() {
-            public long allocate(long b) {
-                return gpu.allocate(b);
-            }
-
-            public void free(long a) {
-                gpu.free(a);
-            }
-        }, 1 << 20); UploadRing ring = new UploadRing(new CudaStream(gpu, pool, false), pool, 256)) {
+        try (DevicePool pool = gpu.pool();
+             UploadRing ring = new UploadRing(new CudaStream(gpu, pool, false), pool, 256)) {
             gpu.log.clear();
             long first;
             try (UploadRing.Uploaded u = ring.upload((Object) new int[40])) { // 160 bytes
@@ -184,15 +183,7 @@ class UploadRingTest {
     @Test
     void anUploadLargerThanTheRingUsesAPoolBlockReleasedAfterItsReaders() {
         LoggingGpu gpu = new LoggingGpu();
-        DevicePool pool = new DevicePool(new DevicePool.Memory() {
-            public long allocate(long b) {
-                return gpu.allocate(b);
-            }
-
-            public void free(long a) {
-                gpu.free(a);
-            }
-        }, 1 << 20);
+        DevicePool pool = gpu.pool();
         try (UploadRing ring = new UploadRing(new CudaStream(gpu, pool, false), pool, 256)) {
             int[] big = new int[1000];
             for (int i = 0; i < big.length; i++) {
