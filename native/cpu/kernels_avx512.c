@@ -663,15 +663,69 @@ INLINE void put_groups(uint8_t *pq, int r, int e0, const uint8_t *vals, int coun
     }
 }
 
+/*
+ * One 32-element block of each of the 16 rows of a tile (vals[r]: row r's 32 unsigned values) in the tile's
+ * interleaved order from element e0 on: 8 vectors, vector i holding values 4i..4i+3 of rows 0-15. A transpose
+ * of 16 x 8 dwords in registers: rows r and r + 8 share a vector, an 8 x 8 transpose runs in both 256-bit
+ * halves at once, and two lane shuffles put each output's four 128-bit quarters (rows 0-3, 4-7, 8-11, 12-15)
+ * in order. (Writing the 4-byte groups one by one made packing cost as much as 6 rows of the product.)
+ */
+INLINE void put_block16(uint8_t *pq, int e0, const __m256i *vals) {
+    __m512i v[8], t[8], u[8];
+    for (int r = 0; r < 8; r++) {
+        v[r] = _mm512_inserti64x4(_mm512_castsi256_si512(vals[r]), vals[r + 8], 1);
+    }
+    for (int r = 0; r < 8; r += 2) {
+        t[r] = _mm512_unpacklo_epi32(v[r], v[r + 1]);     /* per 128-bit lane: dwords 0, 1 (4, 5) of rows r, r+1 */
+        t[r + 1] = _mm512_unpackhi_epi32(v[r], v[r + 1]); /* dwords 2, 3 (6, 7) */
+    }
+    for (int g = 0; g < 8; g += 4) {                     /* rows 0-3, then 4-7 (and 8-11, 12-15 in the high half) */
+        u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);     /* dword 0 of 4 rows; lane 1: dword 4 */
+        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]); /* dword 1; 5 */
+        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]); /* dword 2; 6 */
+        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]); /* dword 3; 7 */
+    }
+    uint8_t *out = pq + (int64_t) (e0 / 4) * 64;
+    for (int i = 0; i < 4; i++) {
+        /* u[i]: [rows 0-3 | rows 0-3 | rows 8-11 | rows 8-11] dwords (i | i + 4 | i | i + 4); u[i + 4]: rows + 4 */
+        __m512i lo = _mm512_shuffle_i32x4(u[i], u[i + 4], _MM_SHUFFLE(2, 0, 2, 0));
+        __m512i hi = _mm512_shuffle_i32x4(u[i], u[i + 4], _MM_SHUFFLE(3, 1, 3, 1));
+        _mm512_storeu_si512(out + 64 * i, _mm512_shuffle_i32x4(lo, lo, _MM_SHUFFLE(3, 1, 2, 0)));
+        _mm512_storeu_si512(out + 64 * (i + 4), _mm512_shuffle_i32x4(hi, hi, _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+}
+
 static void pack_tile(int dtype, const uint8_t *w, int64_t ws, int nr, int k, uint8_t *pq, float *pd, float *pm) {
+    if (dtype == DT_Q8_0 || dtype == DT_Q4_0) {
+        for (int b = 0; b < k / 32; b++) {
+            __m256i vals[TILE];
+            for (int r = 0; r < TILE; r++) {
+                if (r >= nr) {
+                    vals[r] = _mm256_setzero_si256();
+                    pd[16 * b + r] = 0;
+                    continue;
+                }
+                const uint8_t *blk = w + r * ws + (dtype == DT_Q8_0 ? 34 : 18) * b;
+                if (dtype == DT_Q8_0) {
+                    vals[r] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (blk + 2)),
+                                               _mm256_set1_epi8((char) 0x80));
+                } else {
+                    __m128i v = _mm_loadu_si128((const __m128i *) (blk + 2));
+                    vals[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+                }
+                pd[16 * b + r] = fp16(blk);
+            }
+            put_block16(pq, 32 * b, vals);
+        }
+        return;
+    }
     uint8_t tmp[256] __attribute__((aligned(64)));
     for (int r = 0; r < TILE; r++) {
         const uint8_t *row = w + r * ws;
         if (r >= nr) {
             memset(tmp, 0, sizeof tmp);
-            int step = dtype == DT_Q4_K || dtype == DT_Q6_K ? 256 : 32;
-            for (int e = 0; e < k; e += step) {
-                put_groups(pq, r, e, tmp, step);
+            for (int e = 0; e < k; e += 256) {
+                put_groups(pq, r, e, tmp, 256);
             }
             int entries = dtype == DT_Q6_K ? k / 16 : k / 32;
             for (int j = 0; j < entries; j++) {
@@ -683,26 +737,6 @@ static void pack_tile(int dtype, const uint8_t *w, int64_t ws, int nr, int k, ui
             continue;
         }
         switch (dtype) {
-            case DT_Q8_0:
-                for (int b = 0; b < k / 32; b++) {
-                    const uint8_t *blk = row + 34 * b;
-                    _mm256_store_si256((__m256i *) tmp,
-                                       _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (blk + 2)),
-                                                        _mm256_set1_epi8((char) 0x80)));
-                    put_groups(pq, r, 32 * b, tmp, 32);
-                    pd[16 * b + r] = fp16(blk);
-                }
-                break;
-            case DT_Q4_0:
-                for (int b = 0; b < k / 32; b++) {
-                    const uint8_t *blk = row + 18 * b;
-                    __m128i v = _mm_loadu_si128((const __m128i *) (blk + 2));
-                    _mm256_store_si256((__m256i *) tmp,
-                                       _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F)));
-                    put_groups(pq, r, 32 * b, tmp, 32);
-                    pd[16 * b + r] = fp16(blk);
-                }
-                break;
             case DT_Q4_K:
                 for (int s = 0; s < k / 256; s++) {
                     const uint8_t *blk = row + 144 * s;
