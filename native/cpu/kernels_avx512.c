@@ -657,12 +657,6 @@ static void matvec_streams(int dtype, const uint8_t *w, int64_t ws, int r0, int 
  * followed by float scales pd (per 32 elements for Q8_0/Q4_0/Q4_K, per 16 for Q6_K; 16 rows per entry) and,
  * for Q4_K, the scaled minimums pm.
  */
-INLINE void put_groups(uint8_t *pq, int r, int e0, const uint8_t *vals, int count) {
-    for (int i = 0; i < count; i += 4) {
-        memcpy(pq + (int64_t) ((e0 + i) / 4) * 64 + 4 * r, vals + i, 4);
-    }
-}
-
 /*
  * One 32-element block of each of the 16 rows of a tile (vals[r]: row r's 32 unsigned values) in the tile's
  * interleaved order from element e0 on: 8 vectors, vector i holding values 4i..4i+3 of rows 0-15. A transpose
@@ -719,59 +713,57 @@ static void pack_tile(int dtype, const uint8_t *w, int64_t ws, int nr, int k, ui
         }
         return;
     }
-    uint8_t tmp[256] __attribute__((aligned(64)));
-    for (int r = 0; r < TILE; r++) {
-        const uint8_t *row = w + r * ws;
-        if (r >= nr) {
-            memset(tmp, 0, sizeof tmp);
-            for (int e = 0; e < k; e += 256) {
-                put_groups(pq, r, e, tmp, 256);
+    /* K-quants: each row's super-block decoded to 256 values, then the tile's rows transposed 32 values at a time */
+    uint8_t tmp[TILE][256] __attribute__((aligned(64)));
+    int scales = dtype == DT_Q6_K ? 16 : 8; /* per super-block */
+    for (int s = 0; s < k / 256; s++) {
+        for (int r = 0; r < TILE; r++) {
+            float *ds = pd + 16 * scales * s + r;
+            if (r >= nr) {
+                memset(tmp[r], 0, 256);
+                for (int j = 0; j < scales; j++) {
+                    ds[16 * j] = 0;
+                    if (pm) {
+                        pm[16 * (8 * s + j) + r] = 0;
+                    }
+                }
+                continue;
             }
-            int entries = dtype == DT_Q6_K ? k / 16 : k / 32;
-            for (int j = 0; j < entries; j++) {
-                pd[16 * j + r] = 0;
-                if (pm) {
-                    pm[16 * j + r] = 0;
+            if (dtype == DT_Q4_K) {
+                const uint8_t *blk = w + r * ws + 144 * s;
+                uint64_t sc, mn;
+                q4k_scales(blk + 4, &sc, &mn);
+                float d = fp16(blk), dmin = fp16(blk + 2);
+                for (int g = 0; g < 4; g++) {
+                    __m256i v = _mm256_loadu_si256((const __m256i *) (blk + 16 + 32 * g));
+                    _mm256_store_si256((__m256i *) (tmp[r] + 64 * g), _mm256_and_si256(v, _mm256_set1_epi8(0x0F)));
+                    _mm256_store_si256((__m256i *) (tmp[r] + 64 * g + 32),
+                                       _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F)));
+                }
+                for (int j = 0; j < 8; j++) {
+                    ds[16 * j] = d * (float) ((sc >> (8 * j)) & 0xFF);
+                    pm[16 * (8 * s + j) + r] = dmin * (float) ((mn >> (8 * j)) & 0xFF);
+                }
+            } else {
+                const uint8_t *blk = w + r * ws + 210 * s;
+                for (int h = 0; h < 2; h++) {
+                    __m512i q12, q34;
+                    q6k_half(blk, h, &q12, &q34);
+                    _mm512_store_si512(tmp[r] + 128 * h, q12);
+                    _mm512_store_si512(tmp[r] + 128 * h + 64, q34);
+                }
+                float d = fp16(blk + 208);
+                for (int j = 0; j < 16; j++) {
+                    ds[16 * j] = d * (float) (int8_t) blk[192 + j];
                 }
             }
-            continue;
         }
-        switch (dtype) {
-            case DT_Q4_K:
-                for (int s = 0; s < k / 256; s++) {
-                    const uint8_t *blk = row + 144 * s;
-                    uint64_t sc, mn;
-                    q4k_scales(blk + 4, &sc, &mn);
-                    float d = fp16(blk), dmin = fp16(blk + 2);
-                    for (int g = 0; g < 4; g++) {
-                        __m256i v = _mm256_loadu_si256((const __m256i *) (blk + 16 + 32 * g));
-                        _mm256_store_si256((__m256i *) (tmp + 64 * g), _mm256_and_si256(v, _mm256_set1_epi8(0x0F)));
-                        _mm256_store_si256((__m256i *) (tmp + 64 * g + 32),
-                                           _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F)));
-                    }
-                    put_groups(pq, r, 256 * s, tmp, 256);
-                    for (int j = 0; j < 8; j++) {
-                        pd[16 * (8 * s + j) + r] = d * (float) ((sc >> (8 * j)) & 0xFF);
-                        pm[16 * (8 * s + j) + r] = dmin * (float) ((mn >> (8 * j)) & 0xFF);
-                    }
-                }
-                break;
-            case DT_Q6_K:
-                for (int s = 0; s < k / 256; s++) {
-                    const uint8_t *blk = row + 210 * s;
-                    for (int h = 0; h < 2; h++) {
-                        __m512i q12, q34;
-                        q6k_half(blk, h, &q12, &q34);
-                        _mm512_store_si512(tmp + 128 * h, q12);
-                        _mm512_store_si512(tmp + 128 * h + 64, q34);
-                    }
-                    put_groups(pq, r, 256 * s, tmp, 256);
-                    float d = fp16(blk + 208);
-                    for (int j = 0; j < 16; j++) {
-                        pd[16 * (16 * s + j) + r] = d * (float) (int8_t) blk[192 + j];
-                    }
-                }
-                break;
+        for (int g = 0; g < 8; g++) {
+            __m256i vals[TILE];
+            for (int r = 0; r < TILE; r++) {
+                vals[r] = _mm256_load_si256((const __m256i *) (tmp[r] + 32 * g));
+            }
+            put_block16(pq, 256 * s + 32 * g, vals);
         }
     }
 }
