@@ -32,7 +32,7 @@ public record GenerationParams(int maxTokens, SamplingParams sampling, List<Stri
 
     /** Tokenizes {@code prompt} with BOS and special tokens as these parameters ask. */
     public int[] tokenize(Tokenizer tokenizer, String prompt) {
-        return tokenizer.encode(prompt, addBos != null ? addBos : tokenizer.addBosByDefault(), parseSpecial);
+        return tokenizer.encode(prompt, addBos, parseSpecial);
     }
 
     /**

@@ -23,6 +23,14 @@ public interface Tokenizer {
     }
 
     /**
+     * {@link #encode(String, boolean, boolean)} where the caller may leave BOS to the vocabulary
+     * ({@code addBos == null}: {@link #addBosByDefault()}), as requests and generation parameters do.
+     */
+    default int[] encode(String text, Boolean addBos, boolean parseSpecial) {
+        return encode(text, addBos != null ? addBos : addBosByDefault(), parseSpecial);
+    }
+
+    /**
      * The text of a token sequence. Control and unknown tokens contribute nothing; bytes that do not
      * form valid UTF-8 become U+FFFD. For a vocabulary that {@linkplain #addsSpacePrefix() adds a space
      * prefix}, the leading space of the first piece (at the start or right after a leading BOS) is
