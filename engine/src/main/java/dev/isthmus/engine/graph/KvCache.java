@@ -241,6 +241,14 @@ public final class KvCache implements AutoCloseable {
         return tableSizes[seq];
     }
 
+    /**
+     * Positions {@code seq} could hold with the blocks it has and every free one: the longest length
+     * {@link #reserve} can grant it now (before the {@link #capacity()} limit).
+     */
+    public int reachableLength(int seq) {
+        return (blocksOf(seq) + freeBlocks()) * blockSize();
+    }
+
     /** Blocks {@code seq} would have to take from the pool to hold {@code length} positions. */
     public int blocksNeeded(int seq, int length) {
         checkSeq(seq);

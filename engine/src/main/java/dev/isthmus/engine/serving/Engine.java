@@ -191,7 +191,7 @@ public final class Engine implements AutoCloseable {
 
     /** Tokenizes a prompt ({@code addBos == null}: the vocabulary's default). */
     public int[] tokenize(String text, Boolean addBos, boolean parseSpecial) {
-        return tokenizer.encode(text, addBos != null ? addBos : tokenizer.addBosByDefault(), parseSpecial);
+        return tokenizer.encode(text, addBos, parseSpecial);
     }
 
     /**
@@ -388,7 +388,6 @@ public final class Engine implements AutoCloseable {
 
     /** Plans the next rows of running sequences within the budget, preempting for KV blocks; returns the rest. */
     private int planRunning(List<Sequence> sequences, List<Planned> plan, int budget, long step) {
-        int blockSize = blockSize();
         for (Sequence s : sequences) {
             if (budget == 0) {
                 break;
@@ -408,7 +407,7 @@ public final class Engine implements AutoCloseable {
                 ok = cache.reserve(s.slot, s.computed + take);
             }
             if (!ok) {
-                int fit = (cache.blocksOf(s.slot) + cache.freeBlocks()) * blockSize - s.computed;
+                int fit = cache.reachableLength(s.slot) - s.computed;
                 if (fit > 0) {
                     take = Math.min(take, fit);
                     ok = cache.reserve(s.slot, s.computed + take);
@@ -501,7 +500,7 @@ public final class Engine implements AutoCloseable {
             int k = Math.min(Math.min(spec.draftMax(), budget),
                     Math.min(s.request.maxTokens() - s.generated - 1, limit - s.size()));
             if (k > 0 && !cache.reserve(s.slot, s.computed + 1 + k)) {
-                k = Math.min(k, (cache.blocksOf(s.slot) + cache.freeBlocks()) * blockSize() - s.computed - 1);
+                k = Math.min(k, cache.reachableLength(s.slot) - s.computed - 1);
                 if (k > 0) {
                     cache.reserve(s.slot, s.computed + 1 + k);
                 }

@@ -20,8 +20,8 @@ import java.util.SplittableRandom;
 /**
  * The drafters of a {@link DraftModel}, sharing one paged KV cache: each drafter holds one of its sequences while
  * it has state, and a call to {@link #propose} evaluates all of its drafters' uncached context tokens together
- * (in passes of at most {@value #PREFILL_CHUNK} rows), then one draft position of every drafter still drafting
- * per forward pass.
+ * (in passes of at most {@value Transformer#PREFILL_CHUNK} rows, as the target's prefill), then one draft
+ * position of every drafter still drafting per forward pass.
  *
  * <p>A drafter keeps the tokens its sequence holds; on every proposal it keeps the longest prefix shared with
  * the accepted context and truncates the rest, so rejected proposals are rolled back. When sequences or blocks
@@ -31,8 +31,6 @@ import java.util.SplittableRandom;
  * and a block shared meanwhile would need a copy its reservation did not count.
  */
 final class ModelDraftPool implements DraftPool {
-    /** Rows per forward pass while catching up with contexts (prompts, mostly). */
-    private static final int PREFILL_CHUNK = 512;
     /** Mixed into a generation's seed so the draft's draws are independent of the verifier's. */
     private static final long SEED_MIX = 0x9E3779B97F4A7C15L;
     /** KV positions per block of the pool's cache. */
@@ -121,7 +119,7 @@ final class ModelDraftPool implements DraftPool {
      */
     private float[][] catchUp(Member[] members, List<TokenHistory> contexts, int[] limit) {
         float[][] logits = new float[members.length][];
-        Rows rows = new Rows(PREFILL_CHUNK);
+        Rows rows = new Rows(Transformer.PREFILL_CHUNK);
         for (int i = 0; i < members.length; i++) {
             if (limit[i] == 0) {
                 continue;
@@ -318,7 +316,7 @@ final class ModelDraftPool implements DraftPool {
             cached.truncate(keep);
             while (!cache.reserve(seq, size + m - 1)) {
                 if (!evictOther(now)) {
-                    int fit = (cache.blocksOf(seq) + cache.freeBlocks()) * cache.blockSize() - size + 1;
+                    int fit = cache.reachableLength(seq) - size + 1;
                     if (fit <= 0) {
                         release();
                         return 0;
