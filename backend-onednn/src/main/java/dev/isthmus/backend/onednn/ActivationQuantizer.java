@@ -58,7 +58,7 @@ final class ActivationQuantizer {
                            MemorySegment q, MemorySegment scales) {
         double[] noise = new double[n];
         double[] signal = new double[n];
-        forRows(n, k, mixed, parallel && shared(x, q, scales), (from, to, buffer) -> {
+        forRows(n, k, mixed, parallel && ParallelAccess.allowed(x, q, scales), (from, to, buffer) -> {
             int bound = F.loopBound(k);
             float[] sumOfSquares = new float[1];
             for (int r = from; r < to; r++) {
@@ -112,7 +112,7 @@ final class ActivationQuantizer {
     static void quantizeResidual(MemorySegment x, long xStride, int n, int k, boolean mixed, boolean parallel,
                                  MemorySegment q, MemorySegment scales, MemorySegment residual,
                                  MemorySegment residualScales) {
-        forRows(n, k, mixed, parallel && shared(x, q, residual), (from, to, buffer) -> {
+        forRows(n, k, mixed, parallel && ParallelAccess.allowed(x, q, residual), (from, to, buffer) -> {
             int bound = F.loopBound(k);
             for (int r = from; r < to; r++) {
                 MemorySegment row = row(x, xStride, r, k, mixed, buffer);
@@ -158,16 +158,6 @@ final class ActivationQuantizer {
             return buffer;
         }
         return x.asSlice(r * xStride, 4L * k);
-    }
-
-    private static boolean shared(MemorySegment... segments) {
-        Thread other = new Thread(() -> { });
-        for (MemorySegment s : segments) {
-            if (!s.isAccessibleBy(other)) {
-                return false;
-            }
-        }
-        return true;
     }
 
     private static double ratio(double[] noise, double[] signal) {

@@ -87,7 +87,7 @@ final class MatMul implements AutoCloseable {
     }
 
     /** A cached primitive and the packed-weights descriptor it wants (owned). */
-    private record Plan(Kind kind, Dnnl.Primitive primitive, MemorySegment weightsMd) {
+    private record Plan(Dnnl.Primitive primitive, MemorySegment weightsMd) {
     }
 
     private static final int GROUP = 32;
@@ -434,7 +434,7 @@ final class MatMul implements AutoCloseable {
                         DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE() | DNNL_ARG_SRC_1()};
                 mds = new MemorySegment[] {srcMd, weightsMd, dstMd, scalesMd, rowScalesMd};
             }
-            return new Plan(kind, dnnl.primitive(pd, args, mds), weightsMd);
+            return new Plan(dnnl.primitive(pd, args, mds), weightsMd);
         } finally {
             if (!postOps.equals(MemorySegment.NULL)) {
                 dnnl_post_ops_destroy(postOps);

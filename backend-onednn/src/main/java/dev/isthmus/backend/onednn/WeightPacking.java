@@ -120,7 +120,7 @@ final class WeightPacking {
     /** The rows {@code 0..m-1}, in parallel when {@code src} may be read by other threads. */
     private static IntStream rows(MemorySegment src, int m) {
         IntStream rows = IntStream.range(0, m);
-        return src.isAccessibleBy(new Thread(() -> { })) ? rows.parallel() : rows;
+        return ParallelAccess.allowed(src) ? rows.parallel() : rows;
     }
 
     /**
